@@ -61,7 +61,8 @@ struct Parameter::Data
 
 Parameter::Parameter(std::shared_ptr<Data> data)
   : m_Data(std::move(data))
-{}
+{
+}
 
 namespace
 {
@@ -561,8 +562,7 @@ App::AddDirectory(std::string & value, const std::string & name, const std::stri
 }
 
 Parameter
-App::AddFiles(std::vector<std::string> & value, const std::string & name, const std::string & description,
-              Kind kind)
+App::AddFiles(std::vector<std::string> & value, const std::string & name, const std::string & description, Kind kind)
 {
   if (!IsPathKind(kind))
     ThrowInternal(m_Impl->info.name + ": AddFiles needs a path kind: " + name);
@@ -666,8 +666,7 @@ App::Help() const
 {
   const auto & info = m_Impl->info;
   std::ostringstream os;
-  os << info.name << " " << Version() << " - " << info.title << "\n\n" << Usage() << "\n" << info.description
-     << "\n";
+  os << info.name << " " << Version() << " - " << info.title << "\n\n" << Usage() << "\n" << info.description << "\n";
   for (const auto & g : m_Impl->groups)
   {
     bool any = false;
@@ -710,8 +709,7 @@ App::Markdown() const
 {
   const auto & info = m_Impl->info;
   std::ostringstream os;
-  os << "# " << info.name << "\n\n" << info.title << ".\n\n" << info.description << "\n\n```\n" << Usage()
-     << "```\n";
+  os << "# " << info.name << "\n\n" << info.title << ".\n\n" << info.description << "\n\n```\n" << Usage() << "```\n";
   for (const auto & g : m_Impl->groups)
   {
     std::ostringstream rows;
@@ -734,7 +732,8 @@ App::Markdown() const
     }
     if (rows.str().empty())
       continue;
-    os << "\n## " << g.label << "\n\n" << g.description << "\n\n| option | type | units | default | description |\n"
+    os << "\n## " << g.label << "\n\n"
+       << g.description << "\n\n| option | type | units | default | description |\n"
        << "|---|---|---|---|---|\n"
        << rows.str();
   }
@@ -763,9 +762,8 @@ App::Xml() const
 {
   const auto & info = m_Impl->info;
   std::ostringstream os;
-  auto tag = [&](int indent, const std::string & name, const std::string & value) {
-    os << std::string(indent, ' ') << "<" << name << ">" << XmlEscape(value) << "</" << name << ">\n";
-  };
+  auto tag = [&](int indent, const std::string & name, const std::string & value)
+  { os << std::string(indent, ' ') << "<" << name << ">" << XmlEscape(value) << "</" << name << ">\n"; };
   os << "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<executable>\n";
   tag(2, "category", info.category);
   tag(2, "title", info.title);
@@ -780,7 +778,8 @@ App::Xml() const
   if (!info.acknowledgements.empty())
     tag(2, "acknowledgements", info.acknowledgements);
 
-  auto writeParam = [&](const Parameter::Data & p) {
+  auto writeParam = [&](const Parameter::Data & p)
+  {
     const std::string el = ElementName(p.kind);
     os << "    <" << el;
     if (p.hidden)
@@ -899,8 +898,7 @@ public:
   {
     if (m_Mode == Mode::Slicer)
     {
-      const double secs =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - m_Start).count();
+      const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - m_Start).count();
       std::cout << "<filter-progress>1</filter-progress>\n<filter-end>\n<filter-name>" << XmlEscape(m_Name)
                 << "</filter-name>\n<filter-time>" << FormatNumber(secs) << "</filter-time>\n</filter-end>"
                 << std::endl;
@@ -1064,7 +1062,8 @@ App::Run(int argc, char ** argv, const std::function<void(Context &)> & body)
   parser.add_flag("--quiet", impl.quiet, "Only errors");
   parser.add_option("--returnparameterfile", impl.returnParameterFile, "Slicer return parameter file");
 
-  auto names = [](const Parameter::Data & p) {
+  auto names = [](const Parameter::Data & p)
+  {
     std::string n;
     if (!p.flag.empty())
       n += "-" + p.flag;
@@ -1080,7 +1079,8 @@ App::Run(int argc, char ** argv, const std::function<void(Context &)> & body)
     return n;
   };
 
-  auto bind = [&](const Parameter::Data & p, const std::string & optName) -> CLI::Option * {
+  auto bind = [&](const Parameter::Data & p, const std::string & optName) -> CLI::Option *
+  {
     CLI::Option * opt = nullptr;
     if (p.b)
       return parser.add_flag(optName, *p.b, p.description);
@@ -1102,8 +1102,10 @@ App::Run(int argc, char ** argv, const std::function<void(Context &)> & body)
     }
     if (!opt)
       ThrowInternal(name + ": parameter without a variable: " + p.name);
-    if (p.kind == Kind::Point)
-      opt->expected(3);
+    // A flagged list takes one argument per occurrence (comma-joined, or the flag repeated), so it never
+    // swallows the positionals that follow it.
+    if ((p.vi || p.vd || p.vs) && p.index < 0)
+      opt->allow_extra_args(false);
     if (p.hasRange && (p.i || p.d || p.vi || p.vd))
       opt->check(CLI::Range(p.minimum, p.maximum));
     if (IsEnumeration(p.kind))
@@ -1121,6 +1123,9 @@ App::Run(int argc, char ** argv, const std::function<void(Context &)> & body)
     for (const auto & p : impl.Positionals())
       bind(*p, p->name);
     parser.parse(argc, argv);
+    for (const auto & p : impl.All())
+      if (p->kind == Kind::Point && p->vd && !p->vd->empty() && p->vd->size() != 3)
+        throw CLI::ValidationError("--" + p->longflag, "a point is X,Y,Z [mm]");
   }
   catch (const CLI::ParseError & e)
   {

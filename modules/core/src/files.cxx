@@ -81,15 +81,17 @@ WriteAtomically(const fs::path & finalPath, bool force, const std::function<void
 void
 WriteTextFile(const fs::path & finalPath, const std::string & content, bool force)
 {
-  WriteAtomically(finalPath, force, [&](const fs::path & tmp) {
-    std::ofstream os(tmp, std::ios::binary | std::ios::trunc);
-    if (!os)
-      ThrowOutput("cannot write " + finalPath.string());
-    os.write(content.data(), static_cast<std::streamsize>(content.size()));
-    os.flush();
-    if (!os)
-      ThrowOutput("write failed for " + finalPath.string());
-  });
+  WriteAtomically(finalPath, force,
+                  [&](const fs::path & tmp)
+                  {
+                    std::ofstream os(tmp, std::ios::binary | std::ios::trunc);
+                    if (!os)
+                      ThrowOutput("cannot write " + finalPath.string());
+                    os.write(content.data(), static_cast<std::streamsize>(content.size()));
+                    os.flush();
+                    if (!os)
+                      ThrowOutput("write failed for " + finalPath.string());
+                  });
 }
 
 std::string
@@ -170,8 +172,8 @@ SanitizeFileName(const std::string & text, std::size_t maxLength)
   std::vector<std::string> tokens(1);
   for (unsigned char c : text)
   {
-    const bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                      c == '_' || c == '.';
+    const bool keep =
+      (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.';
     if (!keep)
     {
       if (!tokens.back().empty())

@@ -30,7 +30,8 @@ ProgressRange::ProgressRange(double begin, double end, std::string stage)
   : m_Begin(begin)
   , m_End(end)
   , m_Stage(std::move(stage))
-{}
+{
+}
 
 void
 ProgressRange::Report(double fraction) const

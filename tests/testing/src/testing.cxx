@@ -52,7 +52,8 @@ ScratchDir::~ScratchDir()
 
 Rng::Rng(std::uint64_t seed)
   : m_State(seed)
-{}
+{
+}
 
 std::uint64_t
 Rng::NextU64()

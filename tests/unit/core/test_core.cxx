@@ -26,7 +26,8 @@ TEST(CoreError, WithContextWrapsForeignExceptions)
 {
   try
   {
-    gw::WithContext("while registering", [] { throw std::runtime_error("boom"); }, gw::ErrorKind::Processing);
+    gw::WithContext(
+      "while registering", [] { throw std::runtime_error("boom"); }, gw::ErrorKind::Processing);
     FAIL() << "no throw";
   }
   catch (const gw::Error & e)
@@ -61,7 +62,8 @@ TEST(CoreFiles, FailedWriterLeavesNoFileUnderFinalOrTemporaryName)
   ScratchDir dir;
   const auto p = dir / "img.nii.gz";
   EXPECT_THROW(gw::WriteAtomically(p, false,
-                                   [](const gw::fs::path & tmp) {
+                                   [](const gw::fs::path & tmp)
+                                   {
                                      std::ofstream(tmp) << "partial";
                                      throw std::runtime_error("killed mid-write");
                                    }),

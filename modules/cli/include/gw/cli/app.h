@@ -53,9 +53,9 @@ enum class Channel
 /// \brief How an output parameter names files, for the refuse-overwrite check made before any work starts.
 enum class OutputKind
 {
-  File,      ///< the value is the output file
-  Prefix,    ///< the value is a prefix; the files are prefix + each of OutputSuffixes()
-  Directory  ///< the value is a directory; a non-empty existing directory is refused without --force
+  File,     ///< the value is the output file
+  Prefix,   ///< the value is a prefix; the files are prefix + each of OutputSuffixes()
+  Directory ///< the value is a directory; a non-empty existing directory is refused without --force
 };
 
 class Parameter
@@ -75,7 +75,7 @@ public:
   Parameter & OutputSuffixes(const std::vector<std::string> & suffixes);
   Parameter & Range(double minimum, double maximum, double step = 0.0);
   Parameter & Extensions(const std::string & commaSeparated); ///< ".nii.gz,.nrrd"
-  Parameter & ImageType(const std::string & type); ///< scalar, label, tensor, diffusion-weighted, vector
+  Parameter & ImageType(const std::string & type);            ///< scalar, label, tensor, diffusion-weighted, vector
   Parameter & Multiple(bool multiple = true);
   Parameter & Hidden(bool hidden = true);
   /// Overrides the default shown in --help/--xml (otherwise taken from the bound variable's initial value).

@@ -67,8 +67,7 @@ private:
 /// \brief Runs f(); any gw::Error escaping gets `context` prepended; any other std::exception (ITK's included)
 /// becomes a gw::Error of kind `otherKind` with that context.
 template <typename F>
-decltype(auto)
-WithContext(const std::string & context, F && f, ErrorKind otherKind = ErrorKind::Internal);
+decltype(auto) WithContext(const std::string & context, F && f, ErrorKind otherKind = ErrorKind::Internal);
 } // namespace gw
 
 #include "gw/core/error.hxx"

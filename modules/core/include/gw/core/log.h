@@ -28,10 +28,26 @@ void SetSink(Sink sink);
 void ResetSink();
 
 void Write(Level level, const std::string & message);
-inline void Debug(const std::string & m) { Write(Level::Debug, m); }
-inline void Info(const std::string & m) { Write(Level::Info, m); }
-inline void Warning(const std::string & m) { Write(Level::Warning, m); }
-inline void Error(const std::string & m) { Write(Level::Error, m); }
+inline void
+Debug(const std::string & m)
+{
+  Write(Level::Debug, m);
+}
+inline void
+Info(const std::string & m)
+{
+  Write(Level::Info, m);
+}
+inline void
+Warning(const std::string & m)
+{
+  Write(Level::Warning, m);
+}
+inline void
+Error(const std::string & m)
+{
+  Write(Level::Error, m);
+}
 
 /// Warnings issued since the last ResetWarnings() (they go to provenance JSON too).
 std::vector<std::string> Warnings();

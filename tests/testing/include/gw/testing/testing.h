@@ -43,8 +43,8 @@ class Rng
 public:
   explicit Rng(std::uint64_t seed);
   std::uint64_t NextU64();
-  double Uniform();  ///< [0,1)
-  double Normal();   ///< N(0,1)
+  double Uniform(); ///< [0,1)
+  double Normal();  ///< N(0,1)
 
 private:
   std::uint64_t m_State;
@@ -71,8 +71,8 @@ MaskImage::Pointer MakeMask(const SizeType & size, const SpacingType & spacing, 
 } // namespace gw::testing
 
 /// Skips the test (GTEST_SKIP) when the external data set is absent; binds `var` to the path of `sub` in it.
-#define GW_REQUIRE_EXTERNAL(var, sub)                                                                            \
-  const auto var##_root = ::gw::testing::ExternalData();                                                        \
-  if (!var##_root || !std::filesystem::exists(*var##_root / (sub)))                                             \
-    GTEST_SKIP() << "external data absent: " << (sub);                                                          \
+#define GW_REQUIRE_EXTERNAL(var, sub)                                                                                  \
+  const auto var##_root = ::gw::testing::ExternalData();                                                               \
+  if (!var##_root || !std::filesystem::exists(*var##_root / (sub)))                                                    \
+    GTEST_SKIP() << "external data absent: " << (sub);                                                                 \
   const std::filesystem::path var = *var##_root / (sub)
