@@ -7,7 +7,7 @@ JOBS ?= $(shell nproc)
 CMAKE_ARGS ?= -DCMAKE_BUILD_TYPE=Release
 CTEST_ARGS ?=
 
-.PHONY: all bootstrap configure build demo test test-all format format-check clean
+.PHONY: all bootstrap configure build demo test test-all docs format format-check clean
 
 all: build
 
@@ -28,6 +28,9 @@ test: build
 
 test-all: build
 	@cd $(BUILD_DIR) && ctest -j $(JOBS) --output-on-failure $(CTEST_ARGS)
+
+docs: build
+	@cmake --build $(BUILD_DIR) --target gw_docs
 
 format:
 	@git ls-files '*.cxx' '*.h' '*.hxx' | xargs clang-format -i
