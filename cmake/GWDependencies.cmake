@@ -5,7 +5,7 @@ find_package(ITK 5.2 REQUIRED COMPONENTS
   ITKImageFilterBase ITKThresholding ITKConnectedComponents ITKDiffusionTensorImage
   ITKRegistrationMethodsv4 ITKOptimizersv4 ITKMetricsv4 ITKImageStatistics ITKSmoothing
   ITKDisplacementField ITKBinaryMathematicalMorphology ITKMathematicalMorphology ITKDistanceMap
-  ITKLabelMap ITKImageCompare ITKTestKernel)
+  ITKLabelMap ITKImageCompare ITKIOPNG)
 include(${ITK_USE_FILE})
 
 find_package(DCMTK REQUIRED CONFIG)
