@@ -11,8 +11,8 @@ namespace gw::io
 {
 struct Dwi
 {
-  DwiImage::Pointer image;  ///< one component per gradient entry
-  GradientTable gradients;  ///< directions in LPS
+  DwiImage::Pointer image; ///< one component per gradient entry
+  GradientTable gradients; ///< directions in LPS
 };
 
 /// \brief Reads a DWI: NRRD DWMRI (gradients from the header) or NIfTI 4D with bval/bvec (paths default to the

@@ -16,14 +16,14 @@ namespace fs = std::filesystem;
 /// Header-level facts of an image file, read without loading voxels.
 struct ImageInfo
 {
-  unsigned int dimension = 0;         ///< 2, 3 or 4
-  std::vector<std::size_t> size;      ///< voxels per axis
-  std::vector<double> spacing;        ///< [mm] (4th axis: repetition time or 1)
-  std::vector<double> origin;         ///< LPS [mm]
-  std::vector<double> direction;      ///< row-major dimension x dimension
-  unsigned int components = 1;        ///< per-voxel components (e.g. DWI in NRRD, tensors)
-  std::string componentType;          ///< "uint8", "int16", "float", ...
-  std::string pixelType;              ///< "scalar", "vector", "symmetric_second_rank_tensor", ...
+  unsigned int dimension = 0;    ///< 2, 3 or 4
+  std::vector<std::size_t> size; ///< voxels per axis
+  std::vector<double> spacing;   ///< [mm] (4th axis: repetition time or 1)
+  std::vector<double> origin;    ///< LPS [mm]
+  std::vector<double> direction; ///< row-major dimension x dimension
+  unsigned int components = 1;   ///< per-voxel components (e.g. DWI in NRRD, tensors)
+  std::string componentType;     ///< "uint8", "int16", "float", ...
+  std::string pixelType;         ///< "scalar", "vector", "symmetric_second_rank_tensor", ...
 };
 
 /// \brief True when the extension is one we read/write (.nii .nii.gz .nrrd .nhdr .mha .mhd).
