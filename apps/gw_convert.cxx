@@ -29,7 +29,7 @@ main(int argc, char ** argv)
     prov.AddInput("input", input);
     if (kind == "dwi")
     {
-      std::optional<gw::fs::path> bv, bc;
+      std::optional<std::filesystem::path> bv, bc;
       if (!bval.empty())
         bv = bval;
       if (!bvec.empty())

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "gw/cli/app.h"
+#include "gw/core/files.h"
 #include "gw/io/image_io.h"
 
 int
@@ -14,9 +15,10 @@ main(int argc, char ** argv)
                      "spacing [mm], origin (LPS) [mm], direction cosines, components and pixel type. Voxels are "
                      "not loaded.",
                      "GraftWatch.Utilities" });
-  std::string input;
-  app.Group("Input", "Image to describe");
+  std::string input, output;
+  app.Group("Input/output", "Image to describe");
   app.AddImage(input, "input", "Image file").Index(0).Required();
+  app.AddFile(output, "output", "Write the JSON to this file instead of stdout").Flag("o").Output().Extensions(".json");
   app.AddReturn("dimension", "Number of axes", gw::cli::Kind::Integer);
   app.AddReturn("components", "Components per voxel", gw::cli::Kind::Integer);
 
@@ -31,7 +33,10 @@ main(int argc, char ** argv)
     j["components"] = info.components;
     j["component_type"] = info.componentType;
     j["pixel_type"] = info.pixelType;
-    std::cout << j.dump(2) << "\n";
+    if (output.empty())
+      std::cout << j.dump(2) << "\n";
+    else
+      gw::WriteTextFile(output, j.dump(2) + "\n", ctx.Force());
     ctx.SetReturn("dimension", info.dimension);
     ctx.SetReturn("components", info.components);
   });

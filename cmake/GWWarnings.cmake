@@ -1,7 +1,7 @@
 # Warnings for the project's own targets (not for third-party headers, which are included as SYSTEM).
 add_library(gw_warnings INTERFACE)
 if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
-  target_compile_options(gw_warnings INTERFACE -Wall -Wextra -Wpedantic -Wshadow=local -Wno-unused-parameter)
+  target_compile_options(gw_warnings INTERFACE -Wall -Wextra -Wpedantic -Wshadow=local -Wno-unused-parameter -Wno-missing-field-initializers)
 endif()
 option(GW_WERROR "Treat warnings as errors" OFF)
 if(GW_WERROR)
