@@ -1,6 +1,6 @@
 # gw_add_module(NAME <name> SOURCES ... [DEPENDS gw::a ...] [PRIVATE_DEPENDS ...])
 #   One static library per module: modules/<name>/{include/gw/<name>,src}; target gw_<name>, alias gw::<name>.
-# gw_add_app(NAME gw_<verb> [LIBS ...])
+# gw_add_app(NAME gw_<verb> [LIBS ...])  (target app_gw_<verb>, executable gw_<verb>)
 #   A thin front end apps/gw_<verb>.cxx; registered for the generated contract tests and installed with
 #   its Slicer CLI descriptor next to it.
 # gw_add_unit_test(MODULE <name> SOURCES ... [LIBS ...])
@@ -45,12 +45,14 @@ function(gw_add_app)
       return()
     endif()
   endforeach()
-  add_executable(${A_NAME} ${A_NAME}.cxx)
-  target_link_libraries(${A_NAME} PRIVATE gw::cli ${A_LIBS} gw_warnings)
-  set_target_properties(${A_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
+  # Target app_<name> (module libraries own the gw_<module> target names), executable file <name>.
+  set(_t app_${A_NAME})
+  add_executable(${_t} ${A_NAME}.cxx)
+  target_link_libraries(${_t} PRIVATE gw::cli ${A_LIBS} gw_warnings)
+  set_target_properties(${_t} PROPERTIES OUTPUT_NAME ${A_NAME} RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
   set_property(GLOBAL APPEND PROPERTY GW_APPS ${A_NAME})
-  install(TARGETS ${A_NAME} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-  install(TARGETS ${A_NAME} RUNTIME DESTINATION ${GW_SLICER_CLI_DIR})
+  install(TARGETS ${_t} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+  install(TARGETS ${_t} RUNTIME DESTINATION ${GW_SLICER_CLI_DIR})
 endfunction()
 
 function(gw_add_unit_test)

@@ -1170,6 +1170,7 @@ App::Run(int argc, char ** argv, const std::function<void(Context &)> & body)
     if (!impl.returnParameterFile.empty())
       WriteReturnParameters(impl.returnParameterFile, ctx.m_Returns);
     progress.Finish();
+    code = static_cast<int>(ctx.m_ExitCode);
   }
   catch (const Error & e)
   {

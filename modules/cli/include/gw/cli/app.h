@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "gw/core/error.h"
 #include "gw/core/provenance.h"
 
 namespace gw::cli
@@ -95,6 +96,8 @@ class Context
 {
 public:
   bool Force() const { return m_Force; }
+  /// The exit code when the body returns normally (default 0; e.g. ExitCode::Flags for --fail-on-flags).
+  void SetExitCode(ExitCode code) { m_ExitCode = code; }
   /// Records a scalar result for --returnparameterfile (declared with App::AddReturn).
   void SetReturn(const std::string & name, const std::string & value);
   void SetReturn(const std::string & name, double value);
@@ -105,6 +108,7 @@ public:
 private:
   friend class App;
   bool m_Force = false;
+  ExitCode m_ExitCode = ExitCode::Ok;
   Provenance m_Provenance;
   std::vector<std::string> m_CommandLine;
   std::map<std::string, std::string> m_Returns;
