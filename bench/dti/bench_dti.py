@@ -1,0 +1,98 @@
+#!/usr/bin/python3
+"""Benchmark: gw_dti against MRtrix3 (dwi2tensor + tensor2metric) and DIPY (TensorModel WLS) on the same data in
+the same run. Each tool fits the same mask (gw_dti's automatic mask from a first run) and writes FA, MD, AD, RD and
+the principal eigenvector as .nii.gz. Wall time of the whole command (start-up, reading, fitting, writing), median
+of --repeat runs; prints the time ratios gw_dti / peer (goal: <= 0.5 x MRtrix3).
+
+Usage: /usr/bin/python3 bench/dti/bench_dti.py --bin BUILD/bin [--data DIR] [--repeat 5] [--threads N]
+DIR holds dmri.nii.gz, bvals.txt, bvecs.txt (default ../shared/data/nifti/sct_tutorial_dmri).
+Uses /usr/bin/python3 because Debian's python3-dipy lives there.
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+DIPY = r"""
+import sys, numpy as np, nibabel as nib
+from dipy.io.gradients import read_bvals_bvecs
+from dipy.core.gradients import gradient_table
+import dipy.reconst.dti as dti
+dwi, bval, bvec, mask, out = sys.argv[1:6]
+img = nib.load(dwi)
+b, v = read_bvals_bvecs(bval, bvec)
+m = np.asanyarray(nib.load(mask).dataobj) > 0
+fit = dti.TensorModel(gradient_table(b, v), fit_method='WLS').fit(img.get_fdata(), mask=m)
+for name, data in (('FA', fit.fa), ('MD', fit.md), ('AD', fit.ad), ('RD', fit.rd), ('V1', fit.evecs[..., 0])):
+    nib.save(nib.Nifti1Image(data.astype(np.float32), img.affine), out + '_' + name + '.nii.gz')
+"""
+
+
+def timed(cmd, env=None):
+    t = time.perf_counter()
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    dt = time.perf_counter() - t
+    if r.returncode != 0:
+        sys.exit("failed (%d): %s\n%s" % (r.returncode, " ".join(cmd), r.stderr))
+    return dt
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", required=True, help="directory with gw_dti")
+    ap.add_argument("--data", default=os.path.join(here, "..", "..", "..", "shared", "data", "nifti", "sct_tutorial_dmri"))
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=0, help="threads for gw_dti and MRtrix3 (0: all)")
+    a = ap.parse_args()
+    dwi, bval, bvec = (os.path.join(a.data, f) for f in ("dmri.nii.gz", "bvals.txt", "bvecs.txt"))
+    gw = os.path.join(a.bin, "gw_dti")
+    for f in (dwi, bval, bvec, gw):
+        if not os.path.exists(f):
+            sys.exit("missing: " + f)
+    tmp = tempfile.mkdtemp(prefix="gw_bench_dti_")
+    try:
+        subprocess.run([gw, dwi, "--bval", bval, "--bvec", bvec, "-o", os.path.join(tmp, "ref"), "--quiet"], check=True)
+        mask = os.path.join(tmp, "ref_mask.nii.gz")
+        threads = [] if a.threads == 0 else ["--threads", str(a.threads)]
+        mr_threads = [] if a.threads == 0 else ["-nthreads", str(a.threads)]
+        times = {"gw_dti": [], "mrtrix3": [], "dipy": []}
+        have_mrtrix = shutil.which("dwi2tensor") and shutil.which("tensor2metric")
+        have_dipy = subprocess.run(["/usr/bin/python3", "-c", "import dipy"], capture_output=True).returncode == 0
+        script = os.path.join(tmp, "dipy_fit.py")
+        with open(script, "w") as f:
+            f.write(DIPY)
+        for i in range(a.repeat):
+            out = os.path.join(tmp, "gw%d" % i)
+            times["gw_dti"].append(timed([gw, dwi, "--bval", bval, "--bvec", bvec, "-o", out, "--mask", mask, "--quiet"]
+                                         + threads))
+            if have_mrtrix:
+                o = os.path.join(tmp, "mr%d" % i)
+                t = timed(["dwi2tensor", "-quiet", "-fslgrad", bvec, bval, "-mask", mask, dwi, o + "_dt.nii.gz"]
+                          + mr_threads)
+                t += timed(["tensor2metric", "-quiet", "-fa", o + "_FA.nii.gz", "-adc", o + "_MD.nii.gz", "-ad",
+                            o + "_AD.nii.gz", "-rd", o + "_RD.nii.gz", "-vector", o + "_V1.nii.gz", o + "_dt.nii.gz"]
+                           + mr_threads)
+                times["mrtrix3"].append(t)
+            if have_dipy:
+                times["dipy"].append(timed(["/usr/bin/python3", script, dwi, bval, bvec, mask,
+                                            os.path.join(tmp, "dp%d" % i)]))
+        med = {k: statistics.median(v) for k, v in times.items() if v}
+        print("data: %s (%d repeats, median wall time)" % (a.data, a.repeat))
+        for k, v in med.items():
+            print("  %-8s %8.3f s" % (k, v))
+        for peer in ("mrtrix3", "dipy"):
+            if peer in med:
+                print("  ratio gw_dti / %-7s = %.2f" % (peer, med["gw_dti"] / med[peer]))
+            else:
+                print("  %s not available: skipped" % peer)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
