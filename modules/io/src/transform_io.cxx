@@ -3,6 +3,8 @@
 
 #include <itkCompositeTransform.h>
 #include <itkHDF5TransformIO.h>
+#include <itkMatrixOffsetTransformBase.h>
+#include <itkTransformFactory.h>
 #include <itkTransformFactoryBase.h>
 #include <itkTransformFileReader.h>
 #include <itkTransformFileWriter.h>
@@ -36,6 +38,8 @@ ReadTransform(const std::filesystem::path & path)
   if (!io->CanReadFile(path.string().c_str()))
     ThrowInput("not a readable transform file: " + path.string());
   itk::TransformFactoryBase::RegisterDefaultTransforms();
+  // written by some tools (e.g. the longitudinal MS data set) but not in ITK's default factory
+  itk::TransformFactory<itk::MatrixOffsetTransformBase<double, 3, 3>>::RegisterTransform();
   auto reader = itk::TransformFileReaderTemplate<double>::New();
   reader->SetFileName(path.string());
   WithContext(

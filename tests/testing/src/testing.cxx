@@ -25,6 +25,13 @@ ExternalData()
 }
 
 fs::path
+TestingData()
+{
+  const char * env = std::getenv("GW_TESTING_DATA");
+  return env && *env ? fs::path(env) : fs::path(GW_DEFAULT_TESTING_DATA);
+}
+
+fs::path
 BinDir()
 {
   const char * env = std::getenv("GW_BIN_DIR");

@@ -166,9 +166,7 @@ TEST(ImageIo, BadFilesGiveInputErrors)
     std::ofstream(dir / "garbage.nii") << "this is not a NIfTI file at all, just text";
   }
   expectInput(dir / "garbage.nii");
-  const char * testingData = std::getenv("GW_TESTING_DATA");
-  ASSERT_NE(testingData, nullptr) << "GW_TESTING_DATA is set by CTest";
-  const fs::path fixtures = fs::path(testingData) / "fixtures" / "bad_headers";
+  const fs::path fixtures = gw::testing::TestingData() / "fixtures" / "bad_headers";
   expectInput(fixtures / "huge_dims.nhdr");
   expectInput(fixtures / "not_an_image.nii.gz");
   // a 4D image with several volumes is not a 3D image

@@ -21,6 +21,8 @@ std::optional<fs::path> ExternalData();
 
 /// \brief Directory holding the built apps (env GW_BIN_DIR).
 fs::path BinDir();
+/// \brief The project's own small fixtures (testing-data/), from GW_TESTING_DATA or the source tree.
+fs::path TestingData();
 
 /// \brief A fresh empty scratch directory, removed when the object dies (unless GW_KEEP_TEST_OUTPUT is set).
 class ScratchDir
