@@ -1,0 +1,62 @@
+#pragma once
+// Internal interfaces of gw::dicom (not installed). DCMTK types never appear here.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "gw/dicom/dicom.h"
+
+namespace gw::dicom::detail
+{
+
+/// One parsed DICOM file: the series-level facts (in a SeriesInfo with exactly this file's frames) or a skip reason.
+struct ParsedFile
+{
+  bool isImage = false;
+  std::string skipReason;     ///< when !isImage
+  SeriesInfo info;            ///< frames of this file only
+  std::string seriesKeyExtra; ///< split key (orientation, size, echo...)
+};
+
+/// Parses the header of one file (gzip-compressed allowed). Never throws for bad files: returns a skip reason.
+ParsedFile ParseFile(const fs::path & path);
+
+/// Raw decoded pixels of one file: all frames, host byte order, 8/16/32-bit samples.
+struct PixelBlock
+{
+  unsigned int rows = 0, columns = 0, frames = 1, bitsAllocated = 16, samplesPerPixel = 1;
+  bool isSigned = false;
+  bool isFloat = false;
+  std::vector<std::uint8_t> bytes; ///< frames * rows * columns * samples * bitsAllocated/8
+};
+
+/// Decodes all frames of a file (uncompressed, deflate, RLE, JPEG, JPEG-LS via DCMTK; JPEG 2000 via OpenJPEG).
+/// Throws Error(Input) when the pixels cannot be decoded.
+PixelBlock DecodePixels(const fs::path & path);
+
+/// What the scan already knows about a single-frame file, enabling a direct read of uncompressed little-endian
+/// pixel data (verified against the PixelData tag and length; DCMTK is used whenever the check fails).
+struct PixelHint
+{
+  unsigned int rows = 0, columns = 0, bitsAllocated = 16, samplesPerPixel = 1;
+  bool isSigned = false;
+  std::string transferSyntax;
+};
+PixelBlock DecodePixels(const fs::path & path, const PixelHint & hint);
+
+/// Siemens CSA header (SV10 or the older format): element name → values (strings).
+using CsaHeader = std::map<std::string, std::vector<std::string>>;
+/// Parses a CSA blob. Throws Error(Input) for a malformed blob.
+CsaHeader ParseCsa(const std::uint8_t * data, std::size_t length);
+/// First value of a CSA element as a number, if present and numeric.
+std::optional<double> CsaNumber(const CsaHeader & csa, const std::string & name, std::size_t index = 0);
+
+/// Reads a whole (possibly gzip-compressed) file. Returns false when unreadable.
+bool ReadMaybeGzip(const fs::path & path, std::vector<std::uint8_t> & bytes, std::string & error);
+
+/// Real values (slope/intercept applied) of voxels [begin, begin+count) as float.
+void ToFloat(const LoadedSeries & s, std::size_t begin, std::size_t count, float * out);
+
+} // namespace gw::dicom::detail

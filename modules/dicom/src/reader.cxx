@@ -1,0 +1,1170 @@
+// DCMTK-based reading of one DICOM file: header facts (classic, mosaic, enhanced multi-frame) and pixel decoding.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include <dcmtk/config/osconfig.h>
+#include <dcmtk/dcmdata/dcdeftag.h>
+#include <dcmtk/dcmdata/dcfilefo.h>
+#include <dcmtk/dcmdata/dcistrmb.h>
+#include <dcmtk/dcmdata/dcmetinf.h>
+#include <dcmtk/dcmdata/dcpixel.h>
+#include <dcmtk/dcmdata/dcpixseq.h>
+#include <dcmtk/dcmdata/dcpxitem.h>
+#include <dcmtk/dcmdata/dcrledrg.h>
+#include <dcmtk/dcmdata/dcuid.h>
+#include <dcmtk/dcmdata/dcxfer.h>
+#include <dcmtk/dcmjpeg/djdecode.h>
+#include <dcmtk/dcmjpls/djdecode.h>
+#include <dcmtk/oflog/oflog.h>
+#include <openjpeg-2.5/openjpeg.h> // explicit: ITK ships an older, mangled openjpeg.h
+#include <zlib.h>
+
+#include "gw/core/error.h"
+#include "internal.h"
+
+namespace gw::dicom::detail
+{
+namespace
+{
+void
+Initialise()
+{
+  static std::once_flag once;
+  std::call_once(once,
+                 []
+                 {
+                   OFLog::configure(OFLogger::FATAL_LOG_LEVEL); // DCMTK must not print; we report through notes/errors
+                   DJDecoderRegistration::registerCodecs();
+                   DJLSDecoderRegistration::registerCodecs();
+                   DcmRLEDecoderRegistration::registerCodecs();
+                 });
+}
+
+std::string
+Trim(std::string s)
+{
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\0'))
+    s.pop_back();
+  std::size_t b = 0;
+  while (b < s.size() && s[b] == ' ')
+    ++b;
+  return s.substr(b);
+}
+
+std::string
+Str(DcmItem * item, const DcmTagKey & key)
+{
+  if (!item)
+    return {};
+  OFString v;
+  if (item->findAndGetOFStringArray(key, v, OFFalse).good())
+    return Trim(v.c_str());
+  return {};
+}
+
+std::vector<std::string>
+SplitBackslash(const std::string & s)
+{
+  std::vector<std::string> out;
+  std::string cur;
+  for (char c : s)
+  {
+    if (c == '\\')
+    {
+      out.push_back(Trim(cur));
+      cur.clear();
+    }
+    else
+      cur += c;
+  }
+  out.push_back(Trim(cur));
+  return out;
+}
+
+/// All numeric values of an element, whatever its VR (UN/OB: interpreted with `binary` = 'f' float32, 'd' float64,
+/// 's' text).
+std::vector<double>
+Numbers(DcmItem * item, const DcmTagKey & key, char binary = 's')
+{
+  std::vector<double> out;
+  if (!item)
+    return out;
+  DcmElement * e = nullptr;
+  if (item->findAndGetElement(key, e, OFFalse).bad() || !e)
+    return out;
+  const DcmEVR vr = e->ident();
+  const unsigned long vm = e->getVM();
+  switch (vr)
+  {
+    case EVR_FL:
+      for (unsigned long i = 0; i < vm; ++i)
+      {
+        Float32 v;
+        if (e->getFloat32(v, i).good())
+          out.push_back(v);
+      }
+      return out;
+    case EVR_FD:
+      for (unsigned long i = 0; i < vm; ++i)
+      {
+        Float64 v;
+        if (e->getFloat64(v, i).good())
+          out.push_back(v);
+      }
+      return out;
+    case EVR_US:
+      for (unsigned long i = 0; i < vm; ++i)
+      {
+        Uint16 v;
+        if (e->getUint16(v, i).good())
+          out.push_back(v);
+      }
+      return out;
+    case EVR_SS:
+      for (unsigned long i = 0; i < vm; ++i)
+      {
+        Sint16 v;
+        if (e->getSint16(v, i).good())
+          out.push_back(v);
+      }
+      return out;
+    case EVR_UL:
+      for (unsigned long i = 0; i < vm; ++i)
+      {
+        Uint32 v;
+        if (e->getUint32(v, i).good())
+          out.push_back(v);
+      }
+      return out;
+    case EVR_SL:
+      for (unsigned long i = 0; i < vm; ++i)
+      {
+        Sint32 v;
+        if (e->getSint32(v, i).good())
+          out.push_back(v);
+      }
+      return out;
+    case EVR_UN:
+    case EVR_OB:
+    case EVR_OW:
+    case EVR_ox:
+    {
+      Uint8 * bytes = nullptr;
+      const Uint32 len = e->getLength();
+      if (e->getUint8Array(bytes).bad() || !bytes || len == 0)
+        return out;
+      if (binary == 'f' && len % 4 == 0)
+      {
+        for (Uint32 i = 0; i < len / 4; ++i)
+        {
+          float v;
+          std::memcpy(&v, bytes + 4 * i, 4);
+          out.push_back(v);
+        }
+        return out;
+      }
+      if (binary == 'd' && len % 8 == 0)
+      {
+        for (Uint32 i = 0; i < len / 8; ++i)
+        {
+          double v;
+          std::memcpy(&v, bytes + 8 * i, 8);
+          out.push_back(v);
+        }
+        return out;
+      }
+      const std::string text(reinterpret_cast<const char *>(bytes), len);
+      for (const auto & part : SplitBackslash(text))
+      {
+        try
+        {
+          if (!part.empty())
+            out.push_back(std::stod(part));
+        }
+        catch (const std::exception &)
+        {
+          return {};
+        }
+      }
+      return out;
+    }
+    default:
+    {
+      OFString v;
+      if (e->getOFStringArray(v).bad())
+        return out;
+      for (const auto & part : SplitBackslash(v.c_str()))
+      {
+        try
+        {
+          if (!part.empty())
+            out.push_back(std::stod(part));
+        }
+        catch (const std::exception &)
+        {
+        }
+      }
+      return out;
+    }
+  }
+}
+
+std::optional<double>
+Number(DcmItem * item, const DcmTagKey & key, char binary = 's')
+{
+  const auto v = Numbers(item, key, binary);
+  if (v.empty() || !std::isfinite(v[0]))
+    return std::nullopt;
+  return v[0];
+}
+
+DcmItem *
+SeqItem(DcmItem * item, const DcmTagKey & seq, unsigned long index = 0)
+{
+  if (!item)
+    return nullptr;
+  DcmItem * out = nullptr;
+  if (item->findAndGetSequenceItem(seq, out, static_cast<signed long>(index)).good())
+    return out;
+  return nullptr;
+}
+
+/// Looks up `seq`→`key` in the per-frame item first, then in the shared functional groups.
+DcmItem *
+Group(DcmItem * perFrame, DcmItem * shared, const DcmTagKey & seq)
+{
+  if (DcmItem * i = SeqItem(perFrame, seq))
+    return i;
+  return SeqItem(shared, seq);
+}
+
+double
+TimeSeconds(const std::string & t)
+{
+  // HHMMSS.frac or HH:MM:SS.frac
+  std::string s;
+  for (char c : t)
+    if (c != ':')
+      s += c;
+  if (s.size() < 6)
+    return 0.0;
+  try
+  {
+    return std::stod(s.substr(0, 2)) * 3600.0 + std::stod(s.substr(2, 2)) * 60.0 + std::stod(s.substr(4));
+  }
+  catch (const std::exception &)
+  {
+    return 0.0;
+  }
+}
+
+std::string
+NormaliseManufacturer(const std::string & m)
+{
+  std::string u = m;
+  std::transform(u.begin(), u.end(), u.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  if (u.find("SIEMENS") != std::string::npos)
+    return "Siemens";
+  if (u.find("PHILIPS") != std::string::npos)
+    return "Philips";
+  if (u.find("GE ") == 0 || u == "GE" || u.find("GE MEDICAL") != std::string::npos ||
+      u.find("GENERAL ELECTRIC") != std::string::npos)
+    return "GE";
+  if (u.find("CANON") != std::string::npos || u.find("TOSHIBA") != std::string::npos)
+    return "Canon";
+  if (u.find("UIH") != std::string::npos || u.find("UNITED IMAGING") != std::string::npos)
+    return "UIH";
+  return m;
+}
+
+bool
+Inflate(const std::vector<std::uint8_t> & in, std::vector<std::uint8_t> & out, std::string & error)
+{
+  z_stream zs{};
+  if (inflateInit2(&zs, 15 + 32) != Z_OK)
+  {
+    error = "zlib initialisation failed";
+    return false;
+  }
+  out.clear();
+  out.resize(std::max<std::size_t>(in.size() * 4, 1 << 16));
+  zs.next_in = const_cast<Bytef *>(in.data());
+  zs.avail_in = static_cast<uInt>(in.size());
+  int rc = Z_OK;
+  std::size_t produced = 0;
+  while (rc != Z_STREAM_END)
+  {
+    if (produced == out.size())
+    {
+      if (out.size() > (std::size_t(1) << 32))
+      {
+        inflateEnd(&zs);
+        error = "decompressed size implausibly large";
+        return false;
+      }
+      out.resize(out.size() * 2);
+    }
+    zs.next_out = out.data() + produced;
+    zs.avail_out = static_cast<uInt>(out.size() - produced);
+    rc = inflate(&zs, Z_NO_FLUSH);
+    produced = out.size() - zs.avail_out;
+    if (rc == Z_STREAM_END)
+      break;
+    if (rc != Z_OK && rc != Z_BUF_ERROR)
+    {
+      inflateEnd(&zs);
+      error = "corrupt gzip data";
+      return false;
+    }
+    if (rc == Z_BUF_ERROR && zs.avail_in == 0)
+    {
+      inflateEnd(&zs);
+      error = "truncated gzip data";
+      return false;
+    }
+  }
+  inflateEnd(&zs);
+  out.resize(produced);
+  return true;
+}
+
+/// Plausibility check of the first bytes: preamble+DICM, or a raw little-endian dataset starting with group
+/// 0x0002/0x0008 (files without meta header).
+bool
+LooksLikeDicom(const std::uint8_t * p, std::size_t n)
+{
+  if (n >= 132 && std::memcmp(p + 128, "DICM", 4) == 0)
+    return true;
+  if (n >= 8)
+  {
+    const unsigned group = p[0] | (p[1] << 8);
+    const unsigned groupBE = (p[0] << 8) | p[1];
+    const unsigned element = p[2] | (p[3] << 8);
+    if ((group == 0x0002 || group == 0x0008) && element < 0x0100)
+      return true;
+    if (groupBE == 0x0008 || groupBE == 0x0002)
+      return true;
+  }
+  return false;
+}
+
+struct Loaded
+{
+  DcmFileFormat file;
+  std::vector<std::uint8_t> buffer; // keeps memory alive for gz input
+};
+
+/// Loads a DICOM file (gzip or plain). `headerOnly`: stop before pixel data where possible.
+bool
+Load(const fs::path & path, Loaded & loaded, bool headerOnly, std::string & error)
+{
+  Initialise();
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+  {
+    error = "unreadable";
+    return false;
+  }
+  std::uint8_t head[132] = {};
+  in.read(reinterpret_cast<char *>(head), sizeof(head));
+  const std::size_t got = static_cast<std::size_t>(in.gcount());
+  in.close();
+  const bool gz = got >= 2 && head[0] == 0x1f && head[1] == 0x8b;
+  if (!gz)
+  {
+    if (!LooksLikeDicom(head, got))
+    {
+      error = "not DICOM";
+      return false;
+    }
+    const OFCondition c =
+      headerOnly
+        ? loaded.file.loadFile(path.string().c_str(), EXS_Unknown, EGL_noChange, 4096, ERM_autoDetect)
+        : loaded.file.loadFile(path.string().c_str(), EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect);
+    if (c.bad())
+    {
+      error = std::string("DICOM parse error: ") + c.text();
+      return false;
+    }
+    return true;
+  }
+  std::vector<std::uint8_t> raw;
+  if (!ReadMaybeGzip(path, raw, error))
+    return false;
+  if (!LooksLikeDicom(raw.data(), raw.size()))
+  {
+    error = "not DICOM (gzip content)";
+    return false;
+  }
+  loaded.buffer = std::move(raw);
+  DcmInputBufferStream stream;
+  stream.setBuffer(loaded.buffer.data(), static_cast<offile_off_t>(loaded.buffer.size()));
+  stream.setEos();
+  loaded.file.transferInit();
+  const OFCondition c = loaded.file.read(stream, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
+  loaded.file.transferEnd();
+  if (c.bad())
+  {
+    error = std::string("DICOM parse error: ") + c.text();
+    return false;
+  }
+  return true;
+}
+
+std::array<double, 3>
+Cross(const std::array<double, 3> & a, const std::array<double, 3> & b)
+{
+  return { a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0] };
+}
+
+/// Diffusion information of a classic file or of one enhanced frame.
+void
+ReadDiffusion(DcmItem * ds, DcmItem * diffusionItem, const std::string & vendor, const CsaHeader * csa, FrameRef & f)
+{
+  // Philips classic: dcm2niix reads the private attributes (2001,1003 / 2005,10b0-b2) first
+  if (vendor == "Philips" && !diffusionItem && ds->tagExists(DcmTagKey(0x2001, 0x1003)))
+  {
+    if (const auto b = Number(ds, DcmTagKey(0x2001, 0x1003), 'f'))
+    {
+      f.bValue = *b;
+      const auto ap = Number(ds, DcmTagKey(0x2005, 0x10b0), 'f');
+      const auto fh = Number(ds, DcmTagKey(0x2005, 0x10b1), 'f');
+      const auto rl = Number(ds, DcmTagKey(0x2005, 0x10b2), 'f');
+      if (ap && fh && rl)
+      {
+        f.gradient = { *ap, *fh, *rl };
+        f.hasGradient = true;
+      }
+      return;
+    }
+  }
+  // 1. standard attributes (top level, or MR Diffusion Sequence item)
+  for (DcmItem * item : { diffusionItem, ds })
+  {
+    if (!item)
+      continue;
+    if (const auto b = Number(item, DCM_DiffusionBValue, 'd'))
+    {
+      f.bValue = *b;
+      DcmItem * dirItem = SeqItem(item, DCM_DiffusionGradientDirectionSequence);
+      auto g = Numbers(dirItem ? dirItem : item, DCM_DiffusionGradientOrientation, 'd');
+      if (g.size() == 3)
+      {
+        f.gradient = { g[0], g[1], g[2] };
+        f.hasGradient = true;
+      }
+      if (f.hasGradient || vendor != "GE")
+        return;
+    }
+  }
+  if (vendor == "Siemens")
+  {
+    if (csa)
+    {
+      if (const auto b = CsaNumber(*csa, "B_value"))
+      {
+        f.bValue = *b;
+        const auto x = CsaNumber(*csa, "DiffusionGradientDirection", 0);
+        const auto y = CsaNumber(*csa, "DiffusionGradientDirection", 1);
+        const auto z = CsaNumber(*csa, "DiffusionGradientDirection", 2);
+        if (x && y && z)
+        {
+          f.gradient = { *x, *y, *z };
+          f.hasGradient = true;
+        }
+        return;
+      }
+    }
+    if (const auto b = Number(ds, DcmTagKey(0x0019, 0x100c)))
+    {
+      f.bValue = *b;
+      const auto g = Numbers(ds, DcmTagKey(0x0019, 0x100e), 'd');
+      if (g.size() == 3)
+      {
+        f.gradient = { g[0], g[1], g[2] };
+        f.hasGradient = true;
+      }
+    }
+    return;
+  }
+  if (vendor == "GE")
+  {
+    if (const auto b = Number(ds, DcmTagKey(0x0043, 0x1039)))
+    {
+      double bv = *b;
+      if (bv >= 1e9)
+        bv = std::fmod(bv, 1e9);
+      f.bValue = bv;
+      const auto x = Number(ds, DcmTagKey(0x0019, 0x10bb));
+      const auto y = Number(ds, DcmTagKey(0x0019, 0x10bc));
+      const auto z = Number(ds, DcmTagKey(0x0019, 0x10bd));
+      if (x && y && z && !f.hasGradient)
+      {
+        // GE stores the direction in the image (row, column, slice) frame: convert to LPS below (flag via
+        // dimensionIndex is not used; the caller converts using the orientation).
+        f.gradient = { *x, *y, *z };
+        f.hasGradient = true;
+        f.temporalIndex = f.temporalIndex; // unchanged
+      }
+    }
+    return;
+  }
+  if (vendor == "Philips")
+  {
+    if (const auto b = Number(ds, DcmTagKey(0x2001, 0x1003), 'f'))
+    {
+      f.bValue = *b;
+      const auto ap = Number(ds, DcmTagKey(0x2005, 0x10b0), 'f');
+      const auto fh = Number(ds, DcmTagKey(0x2005, 0x10b1), 'f');
+      const auto rl = Number(ds, DcmTagKey(0x2005, 0x10b2), 'f');
+      if (ap && fh && rl)
+      {
+        // Philips private direction order (AP, FH, RL) in patient space → LPS (x=RL, y=AP, z=FH).
+        f.gradient = { *rl, *ap, *fh };
+        f.hasGradient = true;
+      }
+    }
+    return;
+  }
+  if (vendor == "UIH")
+  {
+    if (const auto b = Number(ds, DcmTagKey(0x0065, 0x1009), 'd'))
+    {
+      f.bValue = *b;
+      const auto g = Numbers(ds, DcmTagKey(0x0065, 0x1037), 'd');
+      if (g.size() == 3)
+      {
+        f.gradient = { g[0], g[1], g[2] };
+        f.hasGradient = true;
+      }
+    }
+  }
+}
+
+void
+AddHeaderString(nlohmann::json & h, const char * key, const std::string & v)
+{
+  if (!v.empty())
+    h[key] = v;
+}
+void
+AddHeaderNumber(nlohmann::json & h, const char * key, const std::optional<double> & v, double scale = 1.0)
+{
+  if (v)
+    h[key] = *v * scale;
+}
+
+} // namespace
+
+bool
+ReadMaybeGzip(const fs::path & path, std::vector<std::uint8_t> & bytes, std::string & error)
+{
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+  {
+    error = "unreadable";
+    return false;
+  }
+  std::vector<std::uint8_t> raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (raw.size() >= 2 && raw[0] == 0x1f && raw[1] == 0x8b)
+    return Inflate(raw, bytes, error);
+  bytes = std::move(raw);
+  return true;
+}
+
+ParsedFile
+ParseFile(const fs::path & path)
+{
+  ParsedFile out;
+  Loaded loaded;
+  std::string error;
+  try
+  {
+    if (!Load(path, loaded, true, error))
+    {
+      out.skipReason = error;
+      return out;
+    }
+    DcmDataset * ds = loaded.file.getDataset();
+    DcmMetaInfo * meta = loaded.file.getMetaInfo();
+    std::string sopClass = Str(ds, DCM_SOPClassUID);
+    if (sopClass.empty())
+      sopClass = Str(meta, DCM_MediaStorageSOPClassUID);
+    if (sopClass == UID_MediaStorageDirectoryStorage || !Str(ds, DCM_FileSetID).empty() ||
+        ds->tagExists(DCM_DirectoryRecordSequence))
+    {
+      out.skipReason = "DICOMDIR (directory index, not an image)";
+      return out;
+    }
+    if (!ds->tagExists(DCM_PixelData) && !ds->tagExists(DCM_FloatPixelData))
+    {
+      out.skipReason = "no pixel data";
+      return out;
+    }
+    SeriesInfo & s = out.info;
+    s.uid = Str(ds, DCM_SeriesInstanceUID);
+    if (s.uid.empty())
+      s.uid = "no-series-uid:" + Str(ds, DCM_StudyInstanceUID);
+    s.seriesNumber = static_cast<int>(Number(ds, DCM_SeriesNumber).value_or(0));
+    s.description = Str(ds, DCM_SeriesDescription);
+    const std::string protocol = Str(ds, DCM_ProtocolName);
+    if (s.description.empty())
+      s.description = protocol;
+    s.modality = Str(ds, DCM_Modality);
+    const std::string manufacturerRaw = Str(ds, DCM_Manufacturer);
+    s.manufacturer = NormaliseManufacturer(manufacturerRaw);
+    s.rows = static_cast<unsigned>(Number(ds, DCM_Rows).value_or(0));
+    s.columns = static_cast<unsigned>(Number(ds, DCM_Columns).value_or(0));
+    s.bitsAllocated = static_cast<unsigned>(Number(ds, DCM_BitsAllocated).value_or(16));
+    s.bitsStored = static_cast<unsigned>(Number(ds, DCM_BitsStored).value_or(s.bitsAllocated));
+    s.pixelRepresentation = static_cast<unsigned>(Number(ds, DCM_PixelRepresentation).value_or(0));
+    s.samplesPerPixel = static_cast<unsigned>(Number(ds, DCM_SamplesPerPixel).value_or(1));
+    s.echoNumber = static_cast<int>(Number(ds, DCM_EchoNumbers).value_or(0));
+    s.transferSyntax = DcmXfer(ds->getOriginalXfer()).getXferID();
+    if (s.rows == 0 || s.columns == 0)
+    {
+      out.skipReason = "image without Rows/Columns";
+      return out;
+    }
+    const std::string imageType = Str(ds, DCM_ImageType);
+    const unsigned long nFrames = static_cast<unsigned long>(Number(ds, DCM_NumberOfFrames).value_or(1));
+    DcmItem * shared = SeqItem(ds, DCM_SharedFunctionalGroupsSequence);
+    DcmSequenceOfItems * perFrameSeq = nullptr;
+    ds->findAndGetSequence(DCM_PerFrameFunctionalGroupsSequence, perFrameSeq);
+    s.multiFrame = perFrameSeq != nullptr && perFrameSeq->card() > 0;
+
+    // header facts for the sidecar (no identifiers)
+    nlohmann::json & h = s.header;
+    AddHeaderString(h, "Modality", s.modality);
+    AddHeaderString(h, "Manufacturer", manufacturerRaw);
+    AddHeaderString(h, "ManufacturersModelName", Str(ds, DCM_ManufacturerModelName));
+    AddHeaderString(h, "SoftwareVersions", Str(ds, DCM_SoftwareVersions));
+    AddHeaderNumber(h, "MagneticFieldStrength", Number(ds, DCM_MagneticFieldStrength));
+    AddHeaderString(h, "BodyPartExamined", Str(ds, DCM_BodyPartExamined));
+    AddHeaderString(h, "PatientPosition", Str(ds, DCM_PatientPosition));
+    AddHeaderString(h, "SeriesDescription", Str(ds, DCM_SeriesDescription));
+    AddHeaderString(h, "ProtocolName", protocol);
+    AddHeaderString(h, "ScanningSequence", Str(ds, DCM_ScanningSequence));
+    AddHeaderString(h, "SequenceVariant", Str(ds, DCM_SequenceVariant));
+    AddHeaderString(h, "ScanOptions", Str(ds, DCM_ScanOptions));
+    AddHeaderString(h, "SequenceName", Str(ds, DCM_SequenceName));
+    AddHeaderString(h, "MRAcquisitionType", Str(ds, DCM_MRAcquisitionType));
+    AddHeaderString(h, "ContrastBolusAgent", Str(ds, DCM_ContrastBolusAgent));
+    AddHeaderString(h, "PulseSequenceName", Str(ds, DCM_PulseSequenceName));
+    AddHeaderString(h, "InPlanePhaseEncodingDirection", Str(ds, DCM_InPlanePhaseEncodingDirection));
+    if (!imageType.empty())
+      h["ImageType"] = SplitBackslash(imageType);
+    h["SeriesNumber"] = s.seriesNumber;
+    AddHeaderNumber(h, "ImagingFrequency", Number(ds, DCM_ImagingFrequency));
+    AddHeaderNumber(h, "EchoTime", Number(ds, DCM_EchoTime), 0.001);
+    AddHeaderNumber(h, "RepetitionTime", Number(ds, DCM_RepetitionTime), 0.001);
+    AddHeaderNumber(h, "InversionTime", Number(ds, DCM_InversionTime), 0.001);
+    AddHeaderNumber(h, "FlipAngle", Number(ds, DCM_FlipAngle));
+    AddHeaderNumber(h, "SliceThickness", Number(ds, DCM_SliceThickness));
+    AddHeaderNumber(h, "SpacingBetweenSlices", Number(ds, DCM_SpacingBetweenSlices));
+    AddHeaderNumber(h, "EchoNumber", Number(ds, DCM_EchoNumbers));
+    AddHeaderNumber(h, "PixelBandwidth", Number(ds, DCM_PixelBandwidth));
+    AddHeaderNumber(h, "GantryDetectorTilt", Number(ds, DCM_GantryDetectorTilt));
+    std::optional<double> philipsScaleSlope;
+    if (s.manufacturer == "Philips")
+    {
+      philipsScaleSlope = Number(ds, DcmTagKey(0x2005, 0x100e), 'f');
+      if (philipsScaleSlope && (*philipsScaleSlope == 0.0 || !std::isfinite(*philipsScaleSlope)))
+        philipsScaleSlope.reset();
+      AddHeaderNumber(h, "PhilipsRescaleSlope", Number(ds, DCM_RescaleSlope));
+      AddHeaderNumber(h, "PhilipsRescaleIntercept", Number(ds, DCM_RescaleIntercept));
+      AddHeaderNumber(h, "PhilipsScaleSlope", Number(ds, DcmTagKey(0x2005, 0x100e), 'f'));
+    }
+    h["ConversionSoftware"] = "gw_import";
+
+    // Siemens CSA image header
+    CsaHeader csa;
+    bool haveCsa = false;
+    if (s.manufacturer == "Siemens")
+    {
+      DcmElement * e = nullptr;
+      if (ds->findAndGetElement(DcmTagKey(0x0029, 0x1010), e).good() && e)
+      {
+        Uint8 * bytes = nullptr;
+        if (e->getUint8Array(bytes).good() && bytes && e->getLength() > 0)
+        {
+          try
+          {
+            csa = ParseCsa(bytes, e->getLength());
+            haveCsa = true;
+          }
+          catch (const Error & err)
+          {
+            s.notes.push_back(path.filename().string() + ": " + err.Message());
+          }
+        }
+      }
+      if (haveCsa)
+      {
+        const auto nMosaic = CsaNumber(csa, "NumberOfImagesInMosaic");
+        if (nMosaic && *nMosaic > 1 && imageType.find("MOSAIC") != std::string::npos)
+        {
+          s.mosaicSlices = static_cast<unsigned>(*nMosaic);
+          const auto a = CsaNumber(csa, "SliceNormalVector", 0), b = CsaNumber(csa, "SliceNormalVector", 1),
+                     c = CsaNumber(csa, "SliceNormalVector", 2);
+          if (a && b && c)
+            s.mosaicNormal = { *a, *b, *c };
+        }
+        if (const auto bw = CsaNumber(csa, "BandwidthPerPixelPhaseEncode"))
+          h["BandwidthPerPixelPhaseEncode"] = *bw;
+        if (const auto pe = CsaNumber(csa, "PhaseEncodingDirectionPositive"))
+          h["PhaseEncodingDirectionPositive"] = static_cast<int>(*pe);
+        const auto it = csa.find("MosaicRefAcqTimes");
+        if (it != csa.end() && !it->second.empty())
+        {
+          std::vector<double> t;
+          for (const auto & v : it->second)
+          {
+            try
+            {
+              t.push_back(std::stod(v) / 1000.0);
+            }
+            catch (const std::exception &)
+            {
+            }
+          }
+          if (!t.empty())
+            h["SliceTiming"] = t;
+        }
+      }
+    }
+    else if (imageType.find("MOSAIC") != std::string::npos)
+      s.notes.push_back(path.filename().string() + ": MOSAIC image type without CSA header");
+
+    // geometry shared by all frames (classic) or from functional groups (enhanced)
+    auto readGeometry = [&](DcmItem * perFrame, FrameRef & f, bool first)
+    {
+      DcmItem * measures = s.multiFrame ? Group(perFrame, shared, DCM_PixelMeasuresSequence) : ds;
+      DcmItem * position = s.multiFrame ? Group(perFrame, shared, DCM_PlanePositionSequence) : ds;
+      DcmItem * orient = s.multiFrame ? Group(perFrame, shared, DCM_PlaneOrientationSequence) : ds;
+      DcmItem * pixelValue = s.multiFrame ? Group(perFrame, shared, DCM_PixelValueTransformationSequence) : ds;
+      if (!measures)
+        measures = ds;
+      if (!position)
+        position = ds;
+      if (!orient)
+        orient = ds;
+      if (!pixelValue)
+        pixelValue = ds;
+      const auto ipp = Numbers(position, DCM_ImagePositionPatient);
+      if (ipp.size() != 3)
+        throw Error(ErrorKind::Input, "missing ImagePositionPatient");
+      f.position = { ipp[0], ipp[1], ipp[2] };
+      f.rescaleSlope = Number(pixelValue, DCM_RescaleSlope).value_or(1.0);
+      f.rescaleIntercept = Number(pixelValue, DCM_RescaleIntercept).value_or(0.0);
+      if (f.rescaleSlope == 0.0)
+        f.rescaleSlope = 1.0;
+      if (philipsScaleSlope && !s.multiFrame)
+      {
+        // Philips precise (floating point) values, as dcm2niix: FP = (SV * RS + RI) / (RS * SS)
+        f.rescaleIntercept = f.rescaleIntercept / (f.rescaleSlope * *philipsScaleSlope);
+        f.rescaleSlope = 1.0 / *philipsScaleSlope;
+      }
+      if (first)
+      {
+        const auto iop = Numbers(orient, DCM_ImageOrientationPatient);
+        if (iop.size() != 6)
+          throw Error(ErrorKind::Input, "missing ImageOrientationPatient");
+        for (int i = 0; i < 6; ++i)
+          s.orientation[i] = iop[i];
+        const auto ps = Numbers(measures, DCM_PixelSpacing);
+        if (ps.size() == 2 && ps[0] > 0 && ps[1] > 0)
+          s.pixelSpacing = { ps[0], ps[1] };
+        s.sliceThickness = Number(measures, DCM_SliceThickness).value_or(Number(ds, DCM_SliceThickness).value_or(0));
+        s.spacingBetweenSlices =
+          Number(measures, DCM_SpacingBetweenSlices).value_or(Number(ds, DCM_SpacingBetweenSlices).value_or(0));
+      }
+    };
+
+    const double acqTime = TimeSeconds(Str(ds, DCM_AcquisitionTime));
+    const int instance = static_cast<int>(Number(ds, DCM_InstanceNumber).value_or(0));
+    const std::string sopInstance = Str(ds, DCM_SOPInstanceUID);
+    const int acqNumber = static_cast<int>(Number(ds, DCM_AcquisitionNumber).value_or(0));
+    if (!s.multiFrame)
+    {
+      FrameRef f;
+      f.file = path;
+      f.sopInstanceUid = sopInstance;
+      f.instanceNumber = instance;
+      f.acquisitionTime = acqTime;
+      f.temporalIndex = static_cast<int>(Number(ds, DCM_TemporalPositionIdentifier).value_or(acqNumber));
+      readGeometry(nullptr, f, true);
+      ReadDiffusion(ds, SeqItem(ds, DCM_MRDiffusionSequence), s.manufacturer, haveCsa ? &csa : nullptr, f);
+      if (s.manufacturer == "GE" && f.hasGradient && !ds->tagExists(DCM_DiffusionGradientOrientation))
+      {
+        // GE private gradient (0019,10bb-bd): logical frame with x and y opposite to the DICOM row and column
+        // cosines and z along their cross product (dcm2niix convention) → LPS
+        const std::array<double, 3> r{ s.orientation[0], s.orientation[1], s.orientation[2] };
+        const std::array<double, 3> c{ s.orientation[3], s.orientation[4], s.orientation[5] };
+        const auto n = Cross(r, c);
+        const auto g = f.gradient;
+        for (int k = 0; k < 3; ++k)
+          f.gradient[k] = -g[0] * r[k] - g[1] * c[k] + g[2] * n[k];
+      }
+      if (s.manufacturer == "Philips")
+      {
+        const std::string dir = Str(ds, DcmTagKey(0x2001, 0x1004));
+        if (dir == "I" && f.bValue > 0)
+          f.dimensionIndex = { 0xFFFFFFFFu }; // marks an isotropic (trace) image
+      }
+      s.frames.push_back(f);
+    }
+    else
+    {
+      const unsigned long n = perFrameSeq->card();
+      if (n != nFrames)
+        s.notes.push_back(path.filename().string() + ": NumberOfFrames differs from the per-frame groups");
+      for (unsigned long i = 0; i < n; ++i)
+      {
+        DcmItem * pf = perFrameSeq->getItem(i);
+        FrameRef f;
+        f.file = path;
+        f.frame = static_cast<unsigned>(i);
+        f.sopInstanceUid = sopInstance;
+        f.instanceNumber = instance;
+        readGeometry(pf, f, i == 0);
+        DcmItem * content = Group(pf, nullptr, DCM_FrameContentSequence);
+        if (content)
+        {
+          for (double v : Numbers(content, DCM_DimensionIndexValues))
+            f.dimensionIndex.push_back(static_cast<std::uint32_t>(v));
+          f.temporalIndex = static_cast<int>(Number(content, DCM_TemporalPositionIndex).value_or(0));
+          const std::string dt = Str(content, DCM_FrameAcquisitionDateTime);
+          if (dt.size() >= 14)
+            f.acquisitionTime = TimeSeconds(dt.substr(8));
+        }
+        DcmItem * diff = Group(pf, shared, DCM_MRDiffusionSequence);
+        ReadDiffusion(ds, diff, s.manufacturer, nullptr, f);
+        if (diff && Str(diff, DCM_DiffusionDirectionality) == "ISOTROPIC" && f.bValue > 0)
+          f.dimensionIndex.insert(f.dimensionIndex.begin(), 0xFFFFFFFFu);
+        s.frames.push_back(f);
+        if (i == 0)
+        {
+          if (DcmItem * timing = Group(pf, shared, DCM_MRTimingAndRelatedParametersSequence))
+          {
+            AddHeaderNumber(h, "RepetitionTime", Number(timing, DCM_RepetitionTime), 0.001);
+            AddHeaderNumber(h, "FlipAngle", Number(timing, DCM_FlipAngle));
+          }
+          if (DcmItem * echo = Group(pf, shared, DCM_MREchoSequence))
+            AddHeaderNumber(h, "EchoTime", Number(echo, DCM_EffectiveEchoTime), 0.001);
+          if (DcmItem * ft = Group(pf, shared, DCM_MRImageFrameTypeSequence))
+          {
+            const std::string frameType = Str(ft, DCM_FrameType);
+            if (!frameType.empty() && imageType.empty())
+              h["ImageType"] = SplitBackslash(frameType);
+          }
+        }
+      }
+    }
+    // split key: orientation (rounded), size, echo, mosaic
+    std::ostringstream key;
+    key.precision(3);
+    key << std::fixed;
+    for (double v : s.orientation)
+      key << (std::abs(v) < 5e-4 ? 0.0 : v) << ",";
+    key << s.rows << "x" << s.columns << ",e" << s.echoNumber << ",m" << s.mosaicSlices;
+    if (s.multiFrame)
+      out.seriesKeyExtra = key.str();
+    out.isImage = true;
+  }
+  catch (const Error & e)
+  {
+    out.isImage = false;
+    out.skipReason = e.Message();
+  }
+  catch (const std::exception & e)
+  {
+    out.isImage = false;
+    out.skipReason = std::string("unexpected: ") + e.what();
+  }
+  return out;
+}
+
+namespace
+{
+struct J2kSource
+{
+  const std::uint8_t * data;
+  OPJ_SIZE_T size;
+  OPJ_SIZE_T pos;
+};
+OPJ_SIZE_T
+J2kRead(void * buffer, OPJ_SIZE_T n, void * user)
+{
+  auto * s = static_cast<J2kSource *>(user);
+  if (s->pos >= s->size)
+    return static_cast<OPJ_SIZE_T>(-1);
+  const OPJ_SIZE_T k = std::min(n, s->size - s->pos);
+  std::memcpy(buffer, s->data + s->pos, k);
+  s->pos += k;
+  return k;
+}
+OPJ_OFF_T
+J2kSkip(OPJ_OFF_T n, void * user)
+{
+  auto * s = static_cast<J2kSource *>(user);
+  if (n < 0 || s->pos + static_cast<OPJ_SIZE_T>(n) > s->size)
+    return -1;
+  s->pos += static_cast<OPJ_SIZE_T>(n);
+  return n;
+}
+OPJ_BOOL
+J2kSeek(OPJ_OFF_T n, void * user)
+{
+  auto * s = static_cast<J2kSource *>(user);
+  if (n < 0 || static_cast<OPJ_SIZE_T>(n) > s->size)
+    return OPJ_FALSE;
+  s->pos = static_cast<OPJ_SIZE_T>(n);
+  return OPJ_TRUE;
+}
+
+/// Decodes one JPEG 2000 codestream (J2K or JP2) into 8/16-bit samples appended to `out`.
+void
+DecodeJ2k(const std::uint8_t * data, std::size_t size, const PixelBlock & block, std::vector<std::uint8_t> & out)
+{
+  const bool jp2 = size >= 12 && std::memcmp(data + 4, "jP  ", 4) == 0;
+  opj_codec_t * codec = opj_create_decompress(jp2 ? OPJ_CODEC_JP2 : OPJ_CODEC_J2K);
+  opj_dparameters_t params;
+  opj_set_default_decoder_parameters(&params);
+  opj_setup_decoder(codec, &params);
+  J2kSource src{ data, size, 0 };
+  opj_stream_t * stream = opj_stream_default_create(OPJ_TRUE);
+  opj_stream_set_user_data(stream, &src, nullptr);
+  opj_stream_set_user_data_length(stream, size);
+  opj_stream_set_read_function(stream, J2kRead);
+  opj_stream_set_skip_function(stream, J2kSkip);
+  opj_stream_set_seek_function(stream, J2kSeek);
+  opj_image_t * image = nullptr;
+  const bool ok =
+    opj_read_header(stream, codec, &image) && opj_decode(codec, stream, image) && opj_end_decompress(codec, stream);
+  opj_stream_destroy(stream);
+  opj_destroy_codec(codec);
+  if (!ok || !image)
+  {
+    if (image)
+      opj_image_destroy(image);
+    ThrowInput("JPEG 2000 decoding failed");
+  }
+  const std::size_t pixels = std::size_t(block.rows) * block.columns;
+  if (image->numcomps < block.samplesPerPixel || image->comps[0].w != block.columns || image->comps[0].h != block.rows)
+  {
+    opj_image_destroy(image);
+    ThrowInput("JPEG 2000 image size does not match Rows/Columns");
+  }
+  const std::size_t bytesPer = block.bitsAllocated / 8;
+  const std::size_t start = out.size();
+  out.resize(start + pixels * block.samplesPerPixel * bytesPer);
+  for (std::size_t p = 0; p < pixels; ++p)
+    for (unsigned c = 0; c < block.samplesPerPixel; ++c)
+    {
+      const OPJ_INT32 v = image->comps[c].data[p];
+      std::uint8_t * dst = out.data() + start + (p * block.samplesPerPixel + c) * bytesPer;
+      if (bytesPer == 1)
+        *dst = static_cast<std::uint8_t>(v);
+      else if (bytesPer == 2)
+      {
+        const std::uint16_t u = static_cast<std::uint16_t>(v);
+        std::memcpy(dst, &u, 2);
+      }
+      else
+      {
+        const std::uint32_t u = static_cast<std::uint32_t>(v);
+        std::memcpy(dst, &u, 4);
+      }
+    }
+  opj_image_destroy(image);
+}
+} // namespace
+
+PixelBlock
+DecodePixels(const fs::path & path, const PixelHint & hint)
+{
+  // fast path: uncompressed little-endian single-frame file whose last element is PixelData of the expected length
+  if ((hint.transferSyntax == UID_LittleEndianExplicitTransferSyntax ||
+       hint.transferSyntax == UID_LittleEndianImplicitTransferSyntax) &&
+      (hint.bitsAllocated == 8 || hint.bitsAllocated == 16) && hint.rows > 0 && hint.columns > 0)
+  {
+    const std::size_t expected =
+      std::size_t(hint.rows) * hint.columns * hint.samplesPerPixel * (hint.bitsAllocated / 8);
+    std::error_code ec;
+    const auto fileSize = static_cast<std::size_t>(fs::file_size(path, ec));
+    if (!ec && fileSize > expected + 12)
+    {
+      std::ifstream in(path, std::ios::binary);
+      std::uint8_t head[2] = {};
+      in.read(reinterpret_cast<char *>(head), 2);
+      if (in && !(head[0] == 0x1f && head[1] == 0x8b))
+      {
+        std::uint8_t tag[12];
+        in.seekg(static_cast<std::streamoff>(fileSize - expected - 12));
+        in.read(reinterpret_cast<char *>(tag), 12);
+        auto u32 = [](const std::uint8_t * p)
+        {
+          return std::uint32_t(p[0]) | (std::uint32_t(p[1]) << 8) | (std::uint32_t(p[2]) << 16) |
+                 (std::uint32_t(p[3]) << 24);
+        };
+        const bool explicitOk = tag[0] == 0xE0 && tag[1] == 0x7F && tag[2] == 0x10 && tag[3] == 0x00 && tag[4] == 'O' &&
+                                (tag[5] == 'W' || tag[5] == 'B') && tag[6] == 0 && tag[7] == 0 &&
+                                u32(tag + 8) == expected &&
+                                hint.transferSyntax == UID_LittleEndianExplicitTransferSyntax;
+        const bool implicitOk = tag[4] == 0xE0 && tag[5] == 0x7F && tag[6] == 0x10 && tag[7] == 0x00 &&
+                                u32(tag + 8) == expected &&
+                                hint.transferSyntax == UID_LittleEndianImplicitTransferSyntax;
+        if (in && (explicitOk || implicitOk))
+        {
+          PixelBlock block;
+          block.rows = hint.rows;
+          block.columns = hint.columns;
+          block.frames = 1;
+          block.bitsAllocated = hint.bitsAllocated;
+          block.samplesPerPixel = hint.samplesPerPixel;
+          block.isSigned = hint.isSigned;
+          block.bytes.resize(expected);
+          in.read(reinterpret_cast<char *>(block.bytes.data()), static_cast<std::streamsize>(expected));
+          if (in)
+            return block;
+        }
+      }
+    }
+  }
+  return DecodePixels(path);
+}
+
+PixelBlock
+DecodePixels(const fs::path & path)
+{
+  Loaded loaded;
+  std::string error;
+  if (!Load(path, loaded, false, error))
+    ThrowInput(path.filename().string() + ": " + error);
+  DcmDataset * ds = loaded.file.getDataset();
+  PixelBlock block;
+  block.rows = static_cast<unsigned>(Number(ds, DCM_Rows).value_or(0));
+  block.columns = static_cast<unsigned>(Number(ds, DCM_Columns).value_or(0));
+  block.frames = static_cast<unsigned>(Number(ds, DCM_NumberOfFrames).value_or(1));
+  block.bitsAllocated = static_cast<unsigned>(Number(ds, DCM_BitsAllocated).value_or(16));
+  block.samplesPerPixel = static_cast<unsigned>(Number(ds, DCM_SamplesPerPixel).value_or(1));
+  block.isSigned = Number(ds, DCM_PixelRepresentation).value_or(0) == 1;
+  if (block.frames == 0)
+    block.frames = 1;
+  if (block.bitsAllocated != 8 && block.bitsAllocated != 16 && block.bitsAllocated != 32)
+    ThrowInput("unsupported BitsAllocated " + std::to_string(block.bitsAllocated));
+  const std::size_t expected =
+    std::size_t(block.rows) * block.columns * block.frames * block.samplesPerPixel * (block.bitsAllocated / 8);
+  if (expected == 0)
+    ThrowInput("empty image");
+
+  DcmElement * floatPixels = nullptr;
+  if (ds->findAndGetElement(DCM_FloatPixelData, floatPixels).good() && floatPixels)
+  {
+    Float32 * f = nullptr;
+    if (floatPixels->getFloat32Array(f).bad() || !f || floatPixels->getLength() < expected)
+      ThrowInput("unreadable FloatPixelData");
+    block.isFloat = true;
+    block.bytes.assign(reinterpret_cast<std::uint8_t *>(f), reinterpret_cast<std::uint8_t *>(f) + expected);
+    return block;
+  }
+
+  DcmElement * element = nullptr;
+  if (ds->findAndGetElement(DCM_PixelData, element).bad() || !element)
+    ThrowInput("no pixel data");
+  auto * pixelData = dynamic_cast<DcmPixelData *>(element);
+  const E_TransferSyntax xfer = ds->getOriginalXfer();
+  const DcmXfer xf(xfer);
+  if (pixelData && xf.isEncapsulated())
+  {
+    if (xfer == EXS_JPEG2000LosslessOnly || xfer == EXS_JPEG2000 || xfer == EXS_JPEG2000MulticomponentLosslessOnly ||
+        xfer == EXS_JPEG2000Multicomponent)
+    {
+      DcmPixelSequence * seq = nullptr;
+      if (pixelData->getEncapsulatedRepresentation(xfer, nullptr, seq).bad() || !seq)
+        ThrowInput("JPEG 2000: no encapsulated pixel data");
+      const unsigned long items = seq->card();
+      if (items < 2)
+        ThrowInput("JPEG 2000: no fragments");
+      std::vector<std::vector<std::uint8_t>> frames;
+      const unsigned long fragments = items - 1;
+      for (unsigned long i = 1; i < items; ++i)
+      {
+        DcmPixelItem * item = nullptr;
+        if (seq->getItem(item, i).bad() || !item)
+          ThrowInput("JPEG 2000: bad fragment");
+        Uint8 * bytes = nullptr;
+        if (item->getUint8Array(bytes).bad() || (!bytes && item->getLength() > 0))
+          ThrowInput("JPEG 2000: unreadable fragment");
+        const bool newFrame = frames.empty() || fragments == block.frames ||
+                              (item->getLength() >= 2 && bytes[0] == 0xff && bytes[1] == 0x4f) ||
+                              (item->getLength() >= 8 && std::memcmp(bytes + 4, "jP  ", 4) == 0);
+        if (newFrame)
+          frames.emplace_back();
+        frames.back().insert(frames.back().end(), bytes, bytes + item->getLength());
+      }
+      if (frames.size() != block.frames)
+        ThrowInput("JPEG 2000: " + std::to_string(frames.size()) + " codestreams for " + std::to_string(block.frames) +
+                   " frames");
+      for (const auto & fr : frames)
+        DecodeJ2k(fr.data(), fr.size(), block, block.bytes);
+      return block;
+    }
+    const OFCondition c = ds->chooseRepresentation(EXS_LittleEndianExplicit, nullptr);
+    if (c.bad() || !ds->canWriteXfer(EXS_LittleEndianExplicit))
+      ThrowInput(std::string("unsupported or corrupt compressed pixel data (") + xf.getXferName() + ")");
+    if (ds->findAndGetElement(DCM_PixelData, element).bad() || !element)
+      ThrowInput("no pixel data after decompression");
+  }
+  // uncompressed: host byte order
+  const Uint32 length = element->getLength();
+  if (length < expected)
+    ThrowInput("pixel data truncated (" + std::to_string(length) + " of " + std::to_string(expected) + " bytes)");
+  if (block.bitsAllocated == 8)
+  {
+    Uint8 * p = nullptr;
+    if (element->getUint8Array(p).good() && p)
+      block.bytes.assign(p, p + expected);
+    else
+    {
+      Uint16 * w = nullptr;
+      if (element->getUint16Array(w).bad() || !w)
+        ThrowInput("unreadable pixel data");
+      const auto * b = reinterpret_cast<const std::uint8_t *>(w);
+      block.bytes.assign(b, b + expected);
+    }
+  }
+  else
+  {
+    Uint16 * w = nullptr;
+    if (element->getUint16Array(w).good() && w)
+    {
+      const auto * b = reinterpret_cast<const std::uint8_t *>(w);
+      block.bytes.assign(b, b + expected);
+    }
+    else
+    {
+      Uint8 * p = nullptr;
+      if (element->getUint8Array(p).bad() || !p)
+        ThrowInput("unreadable pixel data");
+      block.bytes.assign(p, p + expected);
+    }
+    if (block.bitsAllocated == 32 && xf.isBigEndian())
+    {
+      // 32-bit data arrives as swapped 16-bit words from DCMTK's OW handling: restore host order
+      for (std::size_t i = 0; i + 3 < block.bytes.size(); i += 4)
+      {
+        std::swap(block.bytes[i], block.bytes[i + 2]);
+        std::swap(block.bytes[i + 1], block.bytes[i + 3]);
+      }
+    }
+  }
+  return block;
+}
+
+} // namespace gw::dicom::detail

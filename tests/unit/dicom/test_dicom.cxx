@@ -1,0 +1,368 @@
+// Import of synthetic DICOM series written by gw::dicom::WriteDicomSeries: geometry with analytic answers,
+// file-name independence, gzip, non-DICOM files, missing slices, diffusion tables, output naming.
+#include <cmath>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+#include <zlib.h>
+
+#include "gw/core/error.h"
+#include "gw/dicom/dicom.h"
+#include "gw/dicom/writer.h"
+#include "gw/io/image_io.h"
+#include "gw/testing/testing.h"
+
+namespace
+{
+namespace fs = std::filesystem;
+
+/// An oblique 12x10x6 image (spacing 0.8 x 1.1 x 2.5 mm) with a value ramp that identifies each voxel.
+gw::FloatImage::Pointer
+ObliqueImage()
+{
+  gw::SizeType size{ { 12, 10, 6 } };
+  gw::SpacingType spacing;
+  spacing[0] = 0.8;
+  spacing[1] = 1.1;
+  spacing[2] = 2.5;
+  gw::PointType origin;
+  origin[0] = -20.5;
+  origin[1] = 31.25;
+  origin[2] = 7.0;
+  auto image = gw::testing::MakeImage(size, spacing, origin);
+  // rotation of 20 degrees about x, then 10 degrees about z
+  const double a = 20.0 * M_PI / 180.0, b = 10.0 * M_PI / 180.0;
+  gw::DirectionType rx, rz;
+  rx.SetIdentity();
+  rz.SetIdentity();
+  rx(1, 1) = std::cos(a);
+  rx(1, 2) = -std::sin(a);
+  rx(2, 1) = std::sin(a);
+  rx(2, 2) = std::cos(a);
+  rz(0, 0) = std::cos(b);
+  rz(0, 1) = -std::sin(b);
+  rz(1, 0) = std::sin(b);
+  rz(1, 1) = std::cos(b);
+  image->SetDirection(rz * rx);
+  float * p = image->GetBufferPointer();
+  for (std::size_t i = 0; i < 12 * 10 * 6; ++i)
+    p[i] = static_cast<float>(i % 4000);
+  return image;
+}
+
+gw::dicom::SeriesDescriptor
+Descriptor(int number, const std::string & description)
+{
+  gw::dicom::SeriesDescriptor d;
+  d.seriesNumber = number;
+  d.seriesDescription = description;
+  d.uidSeed = "gw-dicom-test-" + std::to_string(number);
+  return d;
+}
+
+void
+GzipFile(const fs::path & in, const fs::path & out)
+{
+  std::ifstream f(in, std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  gzFile g = gzopen(out.string().c_str(), "wb");
+  ASSERT_NE(g, nullptr);
+  gzwrite(g, bytes.data(), static_cast<unsigned>(bytes.size()));
+  gzclose(g);
+}
+} // namespace
+
+TEST(DicomImport, ObliqueGeometryAndVoxelsExact)
+{
+  gw::testing::ScratchDir dir;
+  const auto image = ObliqueImage();
+  gw::dicom::WriteDicomSeries(image, dir / "s", Descriptor(3, "T2 sag"), false);
+  const auto scan = gw::dicom::ScanDirectories({ dir.Path() });
+  ASSERT_EQ(scan.series.size(), 1u);
+  const auto s = gw::dicom::LoadSeries(scan.series[0]);
+  ASSERT_EQ(s.size[0], 12u);
+  ASSERT_EQ(s.size[1], 10u);
+  ASSERT_EQ(s.size[2], 6u);
+  ASSERT_EQ(s.size[3], 1u);
+  EXPECT_TRUE(s.warnings.empty());
+  const auto & d = image->GetDirection();
+  for (int r = 0; r < 3; ++r)
+  {
+    // voxel axes: i = DICOM row direction, j = column direction reversed, k = slice direction (all to 1e-6)
+    EXPECT_NEAR(s.direction[r * 3 + 0], d(r, 0), 1e-6);
+    EXPECT_NEAR(s.direction[r * 3 + 1], -d(r, 1), 1e-6);
+    EXPECT_NEAR(s.direction[r * 3 + 2], d(r, 2), 1e-6);
+    // origin: first row of DICOM is the last j, so voxel (0,0,0) sits at ITK index (0, ny-1, 0)
+    EXPECT_NEAR(s.origin[r], image->GetOrigin()[r] + d(r, 1) * 1.1 * 9, 1e-4); // [mm], DS precision
+  }
+  EXPECT_NEAR(s.spacing[0], 0.8, 1e-6);
+  EXPECT_NEAR(s.spacing[1], 1.1, 1e-6);
+  EXPECT_NEAR(s.spacing[2], 2.5, 1e-4); // from positions (DS precision)
+  // voxels: stored exactly (ramp < 65535 → no rescale)
+  const auto f = gw::dicom::ToFloatImage(s);
+  std::size_t mismatches = 0;
+  for (unsigned z = 0; z < 6; ++z)
+    for (unsigned y = 0; y < 10; ++y)
+      for (unsigned x = 0; x < 12; ++x)
+      {
+        const gw::IndexType src{ { x, 9 - y, z } };
+        const gw::IndexType dst{ { x, y, z } };
+        if (image->GetPixel(src) != f->GetPixel(dst))
+          ++mismatches;
+      }
+  EXPECT_EQ(mismatches, 0u);
+  // the ITK image from ToFloatImage is the same physical image: voxel centre of (3,4,5) maps to the same point
+  gw::PointType a, b;
+  image->TransformIndexToPhysicalPoint(gw::IndexType{ { 3, 9 - 4, 5 } }, a);
+  f->TransformIndexToPhysicalPoint(gw::IndexType{ { 3, 4, 5 } }, b);
+  EXPECT_LT(a.EuclideanDistanceTo(b), 1e-3); // [mm]
+}
+
+TEST(DicomImport, FileNamesOrderAndGzipDoNotMatter)
+{
+  gw::testing::ScratchDir dir;
+  const auto image = ObliqueImage();
+  const auto files = gw::dicom::WriteDicomSeries(image, dir / "orig", Descriptor(5, "T1 post"), false);
+  fs::create_directories(dir / "mixed" / "deep");
+  // reversed, meaningless names; half gzip-compressed; a non-DICOM file and an empty file in between
+  for (std::size_t i = 0; i < files.size(); ++i)
+  {
+    const fs::path target = dir / "mixed" / (i % 2 ? "deep" : "") / ("zz" + std::to_string(files.size() - i));
+    if (i % 2)
+      GzipFile(files[i], target.string() + ".dcm.gz");
+    else
+      fs::copy_file(files[i], target);
+  }
+  std::ofstream(dir / "mixed" / "notes.txt") << "not dicom\n";
+  std::ofstream(dir / "mixed" / "empty");
+  fs::copy_file(files[2], dir / "mixed" / "deep" / "copy_of_a_slice"); // same object twice: imported once
+  const auto reference = gw::dicom::LoadSeries(gw::dicom::ScanDirectories({ dir / "orig" }).series.at(0));
+  const auto scan = gw::dicom::ScanDirectories({ dir / "mixed" });
+  ASSERT_EQ(scan.series.size(), 1u);
+  EXPECT_EQ(scan.notes.size(), 3u); // the text file, the empty file, the duplicate
+  const auto s = gw::dicom::LoadSeries(scan.series[0]);
+  EXPECT_EQ(s.voxels, reference.voxels);
+  for (int i = 0; i < 3; ++i)
+    EXPECT_NEAR(s.origin[i], reference.origin[i], 1e-9);
+}
+
+TEST(DicomImport, MissingSliceIsRefused)
+{
+  gw::testing::ScratchDir dir;
+  const auto files = gw::dicom::WriteDicomSeries(ObliqueImage(), dir / "s", Descriptor(7, "T2"), false);
+  fs::remove(files[3]);
+  const auto scan = gw::dicom::ScanDirectories({ dir.Path() });
+  ASSERT_EQ(scan.series.size(), 1u);
+  try
+  {
+    (void)gw::dicom::LoadSeries(scan.series[0]);
+    FAIL() << "a volume with a missing slice must be refused";
+  }
+  catch (const gw::Error & e)
+  {
+    EXPECT_EQ(e.Kind(), gw::ErrorKind::Input);
+    EXPECT_NE(std::string(e.what()).find("missing slice"), std::string::npos) << e.what();
+  }
+}
+
+TEST(DicomImport, DiffusionTableBothConventions)
+{
+  gw::testing::ScratchDir dir;
+  const auto image = ObliqueImage();
+  // DWI: 4 volumes (b0 + 3 directions at b=800)
+  auto dwi = gw::DwiImage::New();
+  dwi->SetRegions(image->GetLargestPossibleRegion());
+  dwi->CopyInformation(image);
+  dwi->SetNumberOfComponentsPerPixel(4);
+  dwi->Allocate();
+  itk::VariableLengthVector<float> v(4);
+  for (unsigned c = 0; c < 4; ++c)
+    v[c] = 100.0f + 10.0f * c;
+  dwi->FillBuffer(v);
+  gw::io::GradientTable table;
+  table.entries.push_back({ 0.0, { 0, 0, 0 } });
+  const double s3 = 1.0 / std::sqrt(3.0);
+  table.entries.push_back({ 800.0, { 1, 0, 0 } });
+  table.entries.push_back({ 800.0, { 0, s3 * std::sqrt(1.5), s3 * std::sqrt(1.5) } });
+  table.entries.push_back({ 800.0, { s3, -s3, s3 } });
+  for (auto convention : { gw::dicom::DiffusionConvention::Standard, gw::dicom::DiffusionConvention::Siemens })
+  {
+    const fs::path out = dir / (convention == gw::dicom::DiffusionConvention::Standard ? "std" : "siemens");
+    auto info = Descriptor(9, "DTI");
+    if (convention == gw::dicom::DiffusionConvention::Siemens)
+      info.manufacturer = "SIEMENS";
+    gw::dicom::WriteDicomDwiSeries(dwi, table, out, info, convention, false);
+    const auto scan = gw::dicom::ScanDirectories({ out });
+    ASSERT_EQ(scan.series.size(), 1u);
+    EXPECT_EQ(scan.series[0].classification, "DWI");
+    const auto s = gw::dicom::LoadSeries(scan.series[0]);
+    ASSERT_EQ(s.size[3], 4u);
+    ASSERT_EQ(s.gradients.entries.size(), 4u);
+    for (std::size_t i = 0; i < 4; ++i)
+    {
+      EXPECT_NEAR(s.gradients.entries[i].bValue, table.entries[i].bValue, 1e-6);
+      for (int k = 0; k < 3; ++k)
+        EXPECT_NEAR(s.gradients.entries[i].direction[k], table.entries[i].direction[k], 1e-6); // LPS
+      // volume order = acquisition order: values 100, 110, 120, 130
+      EXPECT_NEAR(s.Value(i * 12 * 10 * 6), 100.0 + 10.0 * i, 1e-6);
+    }
+    // FSL frame: direction expressed along the voxel axes (x flipped when det > 0), unit length kept
+    const auto fsl = s.FslGradients();
+    const auto a = s.RasAffine();
+    const double det =
+      a[0] * (a[5] * a[10] - a[6] * a[9]) - a[1] * (a[4] * a[10] - a[6] * a[8]) + a[2] * (a[4] * a[9] - a[5] * a[8]);
+    for (std::size_t i = 1; i < 4; ++i)
+    {
+      double expected[3];
+      for (int c = 0; c < 3; ++c)
+      {
+        expected[c] = 0;
+        for (int r = 0; r < 3; ++r)
+          expected[c] += table.entries[i].direction[r] * s.direction[r * 3 + c];
+      }
+      if (det > 0)
+        expected[0] = -expected[0];
+      for (int c = 0; c < 3; ++c)
+        EXPECT_NEAR(fsl.entries[i].direction[c], expected[c], 1e-6);
+    }
+  }
+}
+
+TEST(DicomImport, ImportWritesSafeNamesAndRefusesOverwrite)
+{
+  gw::testing::ScratchDir dir;
+  gw::dicom::WriteDicomSeries(ObliqueImage(), dir / "in", Descriptor(12, "../../etc/passwd T1 FLAIR"), false);
+  gw::dicom::ImportOptions options;
+  const auto result = gw::dicom::Import({ dir / "in" }, dir / "out", options);
+  ASSERT_EQ(result.succeeded, 1u);
+  ASSERT_EQ(result.series.size(), 1u);
+  const std::string name = result.series[0].name;
+  EXPECT_EQ(name.find('/'), std::string::npos);
+  EXPECT_EQ(name.find(".."), std::string::npos);
+  EXPECT_EQ(name.rfind("12_", 0), 0u) << name;
+  for (const auto & f : result.series[0].files)
+  {
+    EXPECT_TRUE(fs::exists(f));
+    EXPECT_EQ(f.parent_path(), dir / "out");
+  }
+  // sidecar has no patient identifiers
+  std::ifstream j(dir / "out" / (name + ".json"));
+  const std::string sidecar((std::istreambuf_iterator<char>(j)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(sidecar.find("PHANTOM^GRAFTWATCH"), std::string::npos);
+  EXPECT_EQ(sidecar.find("GWPHANTOM01"), std::string::npos);
+  EXPECT_NE(sidecar.find("\"Classification\""), std::string::npos);
+  // second run without force: refused with an output error
+  try
+  {
+    (void)gw::dicom::Import({ dir / "in" }, dir / "out", options);
+    FAIL() << "existing outputs must not be overwritten without force";
+  }
+  catch (const gw::Error & e)
+  {
+    EXPECT_EQ(e.Kind(), gw::ErrorKind::Output);
+  }
+  options.force = true;
+  options.format = "nrrd";
+  EXPECT_EQ(gw::dicom::Import({ dir / "in" }, dir / "out", options).succeeded, 1u);
+}
+
+TEST(DicomImport, Classification)
+{
+  gw::dicom::SeriesInfo s;
+  s.description = "t2_tse_sag";
+  EXPECT_EQ(gw::dicom::ClassifySeries(s), "T2");
+  s.description = "T1 SE sag";
+  EXPECT_EQ(gw::dicom::ClassifySeries(s), "T1");
+  s.header["ContrastBolusAgent"] = "Gadovist";
+  EXPECT_EQ(gw::dicom::ClassifySeries(s), "T1post");
+  s.header.erase("ContrastBolusAgent");
+  s.description = "sag FLAIR";
+  EXPECT_EQ(gw::dicom::ClassifySeries(s), "FLAIR");
+  s.description = "localizer";
+  EXPECT_EQ(gw::dicom::ClassifySeries(s), "localizer");
+  s.description = "ep2d_diff_ADC";
+  EXPECT_EQ(gw::dicom::ClassifySeries(s), "derived");
+  s.description = "DTI 30dir";
+  EXPECT_EQ(gw::dicom::ClassifySeries(s), "DWI");
+}
+
+TEST(DicomImport, NrrdDwmriRoundTripThroughGwIo)
+{
+  gw::testing::ScratchDir dir;
+  const auto image = ObliqueImage();
+  auto dwi = gw::DwiImage::New();
+  dwi->SetRegions(image->GetLargestPossibleRegion());
+  dwi->CopyInformation(image);
+  dwi->SetNumberOfComponentsPerPixel(3);
+  dwi->Allocate();
+  itk::VariableLengthVector<float> v(3);
+  v[0] = 500.0f;
+  v[1] = 200.0f;
+  v[2] = 250.0f;
+  dwi->FillBuffer(v);
+  gw::io::GradientTable table;
+  table.entries.push_back({ 0.0, { 0, 0, 0 } });
+  table.entries.push_back({ 1000.0, { 0, 1, 0 } });
+  table.entries.push_back({ 1000.0, { 0.6, 0, 0.8 } });
+  gw::dicom::WriteDicomDwiSeries(dwi, table, dir / "in", Descriptor(4, "DWI"), gw::dicom::DiffusionConvention::Standard,
+                                 false);
+  gw::dicom::ImportOptions options;
+  options.format = "nrrd";
+  const auto result = gw::dicom::Import({ dir / "in" }, dir / "out", options);
+  ASSERT_EQ(result.succeeded, 1u);
+  const fs::path nrrd = dir / "out" / (result.series[0].name + ".nrrd");
+  ASSERT_TRUE(fs::exists(nrrd));
+  const auto read = gw::io::ReadNrrdGradients(nrrd);
+  ASSERT_EQ(read.entries.size(), 3u);
+  for (std::size_t i = 0; i < 3; ++i)
+  {
+    EXPECT_NEAR(read.entries[i].bValue, table.entries[i].bValue, 1e-3); // [s/mm^2]
+    for (int k = 0; k < 3; ++k)
+      EXPECT_NEAR(read.entries[i].direction[k], table.entries[i].direction[k], 1e-5); // LPS
+  }
+  const auto vec = gw::io::ReadVectorImage(nrrd);
+  ASSERT_EQ(vec->GetNumberOfComponentsPerPixel(), 3u);
+  const auto pixel = vec->GetPixel(gw::IndexType{ { 2, 3, 4 } });
+  EXPECT_NEAR(pixel[1], 200.0, 1e-3);
+  EXPECT_NEAR(pixel[2], 250.0, 1e-3);
+}
+
+TEST(DicomImport, AppExitCodes)
+{
+  gw::testing::ScratchDir dir;
+  fs::create_directories(dir / "nothing");
+  std::ofstream(dir / "nothing" / "a.txt") << "no dicom here\n";
+  // nothing usable → exit 3 (bad input), and no output folder content
+  auto r = gw::testing::Run({ "gw_import", (dir / "nothing").string(), "-o", (dir / "out").string() });
+  EXPECT_EQ(r.exitCode, 3) << r.err;
+  gw::dicom::WriteDicomSeries(ObliqueImage(), dir / "in", Descriptor(2, "T1 sag"), false);
+  r = gw::testing::Run({ "gw_import", (dir / "in").string(), "-o", (dir / "out2").string(), "--json" });
+  ASSERT_EQ(r.exitCode, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j.at("written").get<int>(), 1);
+  EXPECT_TRUE(fs::exists(dir / "out2" / "2_T1_sag.nii.gz"));
+  EXPECT_TRUE(fs::exists(dir / "out2" / "2_T1_sag.json"));
+  // --list writes nothing
+  r = gw::testing::Run({ "gw_import", (dir / "in").string(), "--list" });
+  EXPECT_EQ(r.exitCode, 0) << r.err;
+  EXPECT_NE(r.out.find("2_T1_sag"), std::string::npos);
+}
+
+TEST(DicomImport, ClassificationOverrides)
+{
+  gw::dicom::SeriesInfo s;
+  s.seriesNumber = 7;
+  s.description = "sag MPRAGE";
+  s.classification = gw::dicom::ClassifySeries(s);
+  EXPECT_EQ(s.classification, "T1");
+  EXPECT_TRUE(gw::dicom::ApplyClassificationOverrides(s, { { "mprage", "T1post" } }));
+  EXPECT_EQ(s.classification, "T1post");
+  EXPECT_TRUE(gw::dicom::ApplyClassificationOverrides(s, { { "mprage", "T1post" }, { "7", "other" } }));
+  EXPECT_EQ(s.classification, "other"); // series number wins over a description substring
+  EXPECT_FALSE(gw::dicom::ApplyClassificationOverrides(s, { { "flair", "FLAIR" } }));
+  gw::testing::ScratchDir dir;
+  std::ofstream(dir / "bad.json") << "[1, 2]";
+  EXPECT_THROW(gw::dicom::ReadClassificationOverrides(dir / "bad.json"), gw::Error);
+  std::ofstream(dir / "good.json") << R"({"7": "T1post"})";
+  EXPECT_EQ(gw::dicom::ReadClassificationOverrides(dir / "good.json").at("7"), "T1post");
+}
