@@ -54,6 +54,7 @@ main(int argc, char ** argv)
   app.AddFlag(clean, "clean", "All realism knobs off (noise, bias, pose, voxel jitter, partial volume)");
   app.Add(supersampling, "supersampling", "Sub-samples per axis for partial volume").Range(1, 7, 1);
   app.Group("DICOM", "Only with --format dicom", true);
+  app.Add(o.subject, "subject", "BIDS subject label (sub-<label>) of the generated study");
   app.Add(o.patientName, "patientName", "PatientName written to every file (a pseudonym by default)");
   app.Add(o.patientId, "patientId", "PatientID written to every file");
   app.AddEnum(convention, "diffusionTags",

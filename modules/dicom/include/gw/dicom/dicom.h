@@ -144,11 +144,11 @@ struct ImportOptions
   std::map<std::string, std::string> classificationOverrides;
 };
 
-/// rief Reads classification overrides from a JSON object file {"7": "T1post", "mprage": "T1"}.
+/// \brief Reads classification overrides from a JSON object file {"7": "T1post", "mprage": "T1"}.
 /// Throws Error(Input) when the file is unreadable or not an object of strings.
 std::map<std::string, std::string> ReadClassificationOverrides(const fs::path & file);
 
-/// rief Applies overrides to a series (see ImportOptions::classificationOverrides); returns true when changed.
+/// \brief Applies overrides to a series (see ImportOptions::classificationOverrides); returns true when changed.
 bool ApplyClassificationOverrides(SeriesInfo & series, const std::map<std::string, std::string> & overrides);
 struct ImportedSeries
 {
