@@ -1,0 +1,1195 @@
+// The follow-up analysis of one subject: registration with a gate, segmentation and morphometry per timepoint,
+// matching in the baseline space, DTI along the cord, rules, outputs.
+#include "gw/followup/pipeline.h"
+
+#include <algorithm>
+#include <cmath>
+#include <iomanip>
+#include <limits>
+#include <map>
+#include <sstream>
+
+#include "gw/core/error.h"
+#include "gw/core/files.h"
+#include "gw/core/log.h"
+#include "gw/core/progress.h"
+#include "gw/core/provenance.h"
+#include "gw/dicom/dicom.h"
+#include "gw/dti/cord_profile.h"
+#include "gw/dti/tensor_fit.h"
+#include "gw/io/dwi_io.h"
+#include "gw/io/image_io.h"
+#include "gw/io/transform_io.h"
+#include "gw/longitudinal/matching.h"
+#include "gw/registration/registration.h"
+#include "gw/report/html.h"
+#include "gw/report/snapshot.h"
+#include "gw/segmentation/anatomy.h"
+#include "gw/segmentation/cord.h"
+#include "gw/segmentation/lesion.h"
+#include "gw/segmentation/morphometry.h"
+
+namespace gw::followup
+{
+namespace
+{
+namespace seg = gw::segmentation;
+namespace reg = gw::registration;
+using safety::Point;
+
+Point
+ToPoint(const PointType & p)
+{
+  return { p[0], p[1], p[2] };
+}
+
+PointType
+FromPoint(const Point & p)
+{
+  PointType q;
+  q[0] = p[0];
+  q[1] = p[1];
+  q[2] = p[2];
+  return q;
+}
+
+double
+Distance(const PointType & a, const PointType & b)
+{
+  return std::sqrt((a[0] - b[0]) * (a[0] - b[0]) + (a[1] - b[1]) * (a[1] - b[1]) + (a[2] - b[2]) * (a[2] - b[2]));
+}
+
+std::string
+Fixed(double v, int decimals = 3)
+{
+  if (!std::isfinite(v))
+    return "n/a";
+  std::ostringstream s;
+  s << std::fixed << std::setprecision(decimals) << v;
+  return s.str();
+}
+
+/// Everything computed for one timepoint.
+struct Work
+{
+  const Timepoint * tp = nullptr;
+  std::map<std::string, FloatImage::Pointer> anat; ///< native space
+  std::string primaryRole;
+  FloatImage::Pointer primary;
+  reg::TransformPointer toTimepoint; ///< baseline point → this timepoint's point (identity for the baseline)
+  reg::TransformPointer toBaseline;  ///< inverse
+  bool registrationPassed = true;
+  nlohmann::json registrationQa;
+  MaskImage::Pointer tissue; ///< cord (cord anatomy) or brain mask, native
+  seg::LesionResult lesions, syrinx, edema;
+  std::optional<seg::EnhancementResult> enhancement;
+  seg::Morphometry lesionMorph, syrinxMorph, edemaMorph;
+  std::vector<seg::CordSliceMorphometry> cordSlices;
+  PointType epicentre; ///< native
+  bool haveEpicentre = false;
+  int massIndex = -1; ///< index into lesionMorph.components
+  std::optional<dti::DtiResult> dti;
+  std::optional<dti::CordProfileResult> profile;
+  LabelImage::Pointer lesionsInBaseline, enhancementInBaseline;
+  std::map<std::string, MaskImage::Pointer> masksInBaseline; ///< for report overlays
+  std::map<std::string, FloatImage::Pointer> anatInBaseline;
+  nlohmann::json details;
+  std::vector<std::string> evidence;
+};
+
+std::string
+PrimaryRole(const Timepoint & tp)
+{
+  for (const char * r : { role::T2, role::Flair, role::T1 })
+    if (tp.images.count(r))
+      return r;
+  return "";
+}
+
+PointType
+MapPoint(const reg::TransformType * t, const PointType & p)
+{
+  return t ? t->TransformPoint(p) : p;
+}
+
+reg::TransformPointer
+Inverse(const reg::TransformType * t)
+{
+  auto inv = t->GetInverseTransform();
+  if (!inv)
+    ThrowProcessing("the transform to the baseline cannot be inverted");
+  reg::TransformPointer out = dynamic_cast<reg::TransformType *>(inv.GetPointer());
+  if (!out)
+    ThrowInternal("inverse transform has an unexpected type");
+  return out;
+}
+
+safety::StructureMeasure
+Measure(const seg::ComponentMorphometry & c, const reg::TransformType * toBaseline)
+{
+  safety::StructureMeasure m;
+  m.volume = c.volume;
+  m.spd = c.ranoLongest * c.ranoPerpendicular;
+  m.apDiameter = c.maxApDiameter;
+  m.length = c.length;
+  m.location = ToPoint(MapPoint(toBaseline, c.centroid));
+  return m;
+}
+
+/// Total of all components; AP/length of the largest; location of the largest.
+safety::StructureMeasure
+MeasureTotal(const seg::Morphometry & m, const reg::TransformType * toBaseline)
+{
+  safety::StructureMeasure total;
+  const seg::ComponentMorphometry * largest = nullptr;
+  for (const auto & c : m.components)
+  {
+    total.volume += c.volume;
+    total.apDiameter = std::max(total.apDiameter, c.maxApDiameter);
+    total.length = std::max(total.length, c.length);
+    total.spd = std::max(total.spd, c.ranoLongest * c.ranoPerpendicular);
+    if (!largest || c.volume > largest->volume)
+      largest = &c;
+  }
+  if (largest)
+    total.location = ToPoint(MapPoint(toBaseline, largest->centroid));
+  return total;
+}
+
+nlohmann::json
+MeasureJson(const std::optional<safety::StructureMeasure> & m)
+{
+  if (!m)
+    return nullptr;
+  nlohmann::json j{
+    { "volume_mm3", m->volume }, { "spd_mm2", m->spd }, { "ap_mm", m->apDiameter }, { "length_mm", m->length }
+  };
+  if (m->location)
+    j["location_lps"] = *m->location;
+  return j;
+}
+
+std::vector<safety::ChangeItem>
+ToChangeItems(const std::vector<longitudinal::Match> & matches, const LabelImage * after,
+              const std::vector<longitudinal::Component> & afterComponents)
+{
+  std::vector<safety::ChangeItem> items;
+  for (const auto & m : matches)
+  {
+    safety::ChangeItem item;
+    item.kind = longitudinal::ToString(m.kind);
+    item.volumeBefore = m.volumeBefore;
+    item.volumeAfter = m.volumeAfter;
+    for (int label : m.after)
+      for (const auto & c : afterComponents)
+        if (c.label == label)
+          item.voxels += static_cast<int>(c.voxels);
+    item.location = ToPoint(m.location);
+    items.push_back(item);
+  }
+  return items;
+}
+
+void
+RefuseExisting(const fs::path & outDir, bool force)
+{
+  if (force || !fs::exists(outDir))
+    return;
+  if (!fs::is_directory(outDir))
+    ThrowOutput("output exists and is not a directory: " + outDir.string());
+  for (const auto & name : FollowupOutputNames())
+    if (fs::exists(outDir / name))
+      ThrowOutput("output exists (use --force to overwrite): " + (outDir / name).string());
+}
+
+/// The core of each abnormal component (cord: graft/lesion core inside its edema halo). For each component: peak =
+/// 95th percentile of its intensities; its bright part = voxels above median + 0.75 (peak - median) of the tissue;
+/// background = median intensity in a shell 1 to 2 (smallest) voxel sizes around the bright part, inside the tissue;
+/// core = voxels of the component above (background + peak) / 2, i.e. the half-maximum boundary against what surrounds
+/// it (the edema when there is a halo, normal cord otherwise).
+MaskImage::Pointer
+CoreOf(const FloatImage * image, const LabelImage * labels, const MaskImage * tissue, double tissueMedian)
+{
+  const std::size_t n = image->GetLargestPossibleRegion().GetNumberOfPixels();
+  const float * img = image->GetBufferPointer();
+  const auto * lab = labels->GetBufferPointer();
+  const auto * tis = tissue->GetBufferPointer();
+  auto core = MaskImage::New();
+  core->CopyInformation(image);
+  core->SetRegions(image->GetLargestPossibleRegion());
+  core->Allocate(true);
+  auto * out = core->GetBufferPointer();
+  std::map<int, std::vector<float>> values;
+  for (std::size_t i = 0; i < n; ++i)
+    if (lab[i])
+      values[lab[i]].push_back(img[i]);
+  const auto spacing = image->GetSpacing();
+  const double voxel = std::min({ spacing[0], spacing[1], spacing[2] });
+  auto percentile = [](std::vector<float> v, double q)
+  {
+    if (v.empty())
+      return 0.0;
+    const std::size_t k = std::min(v.size() - 1, static_cast<std::size_t>(q * double(v.size() - 1) + 0.5));
+    std::nth_element(v.begin(), v.begin() + k, v.end());
+    return double(v[k]);
+  };
+  for (const auto & [label, vals] : values)
+  {
+    const double peak = percentile(vals, 0.95);
+    const double brightLevel = tissueMedian + 0.75 * (peak - tissueMedian);
+    auto bright = MaskImage::New();
+    bright->CopyInformation(image);
+    bright->SetRegions(image->GetLargestPossibleRegion());
+    bright->Allocate(true);
+    auto * b = bright->GetBufferPointer();
+    for (std::size_t i = 0; i < n; ++i)
+      b[i] = (lab[i] == label && img[i] >= brightLevel) ? 1 : 0;
+    const auto inner = seg::DilateMm(bright, 1.01 * voxel);
+    const auto outer = seg::DilateMm(bright, 2.01 * voxel);
+    std::vector<float> shell;
+    const auto * pi = inner->GetBufferPointer();
+    const auto * po = outer->GetBufferPointer();
+    for (std::size_t i = 0; i < n; ++i)
+      if (po[i] && !pi[i] && tis[i])
+        shell.push_back(img[i]);
+    const double background = shell.empty() ? tissueMedian : percentile(shell, 0.5);
+    const double threshold = 0.5 * (background + peak);
+    log::Debug("core of component " + std::to_string(label) + ": " + std::to_string(vals.size()) + " voxels, peak " +
+               std::to_string(peak) + ", tissue median " + std::to_string(tissueMedian) + ", background " +
+               std::to_string(background) + " (" + std::to_string(shell.size()) + " shell voxels), threshold " +
+               std::to_string(threshold));
+    for (std::size_t i = 0; i < n; ++i)
+      if (lab[i] == label && img[i] >= threshold)
+        out[i] = 1;
+  }
+  return core;
+}
+
+/// Removes the components of `mask` whose median FLAIR is not above the tissue's FLAIR median + 1 robust sigma
+/// (1.4826 MAD): a T2-bright voxel group that FLAIR suppresses is CSF, not a lesion.
+void
+DropFlairSuppressed(MaskImage * mask, const FloatImage * flair, const MaskImage * tissue)
+{
+  const std::size_t n = mask->GetLargestPossibleRegion().GetNumberOfPixels();
+  const float * f = flair->GetBufferPointer();
+  std::vector<float> t;
+  for (std::size_t i = 0; i < n; ++i)
+    if (tissue->GetBufferPointer()[i])
+      t.push_back(f[i]);
+  if (t.size() < 10)
+    return;
+  auto median = [](std::vector<float> v)
+  {
+    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+    return double(v[v.size() / 2]);
+  };
+  const double med = median(t);
+  std::vector<float> dev;
+  for (float v : t)
+    dev.push_back(std::abs(v - float(med)));
+  const double level = med + 1.4826 * median(dev);
+  std::vector<seg::Component> components;
+  const auto labels = seg::LabelComponents(mask, 1, 0.0, &components);
+  std::map<int, std::vector<float>> values;
+  for (std::size_t i = 0; i < n; ++i)
+    if (labels->GetBufferPointer()[i])
+      values[labels->GetBufferPointer()[i]].push_back(f[i]);
+  for (std::size_t i = 0; i < n; ++i)
+  {
+    const int l = labels->GetBufferPointer()[i];
+    if (l && median(values[l]) <= level)
+      mask->GetBufferPointer()[i] = 0;
+  }
+}
+
+/// Imports the DICOM folder of each timepoint that has one (gw::dicom::Import into OUT/<ses>/dicom) and assigns
+/// the series to roles from their classification; images given explicitly keep precedence.
+Study
+ImportDicomTimepoints(const Study & in, const fs::path & outDir, bool force, std::vector<std::string> & notes)
+{
+  Study study = in;
+  for (auto & tp : study.timepoints)
+  {
+    if (!tp.dicomDir)
+      continue;
+    dicom::ImportOptions io;
+    io.force = force;
+    const fs::path dir = outDir / SanitizeFileName(tp.id) / "dicom";
+    const auto result = WithContext(
+      "while importing the DICOM folder of " + tp.id, [&]() { return dicom::Import({ *tp.dicomDir }, dir, io); },
+      ErrorKind::Input);
+    for (const auto & note : result.notes)
+      notes.push_back(tp.id + ": DICOM: " + note);
+    const std::map<std::string, std::string> roles{
+      { "T2", role::T2 }, { "T1", role::T1 }, { "T1post", role::T1Post }, { "FLAIR", role::Flair }, { "DWI", role::Dwi }
+    };
+    for (const auto & series : result.series)
+    {
+      if (!series.error.empty())
+      {
+        notes.push_back(tp.id + ": DICOM series " + std::to_string(series.seriesNumber) +
+                        " not imported: " + series.error);
+        continue;
+      }
+      const auto r = roles.find(series.classification);
+      if (r == roles.end() || tp.images.count(r->second))
+        continue;
+      for (const auto & f : series.files)
+      {
+        const std::string ext = SplitExtension(f).second;
+        if (ext == ".nii.gz" || ext == ".nii" || ext == ".nrrd")
+          tp.images[r->second] = f;
+        else if (ext == ".bval")
+          tp.bval = f;
+        else if (ext == ".bvec")
+          tp.bvec = f;
+      }
+    }
+    if (tp.images.empty())
+      ThrowInput(tp.id + ": no usable series in its DICOM folder");
+  }
+  return study;
+}
+
+/// a AND NOT b (same grid)
+MaskImage::Pointer
+Subtract(const MaskImage * a, const MaskImage * b)
+{
+  auto out = MaskImage::New();
+  out->CopyInformation(a);
+  out->SetRegions(a->GetLargestPossibleRegion());
+  out->Allocate();
+  const std::size_t n = a->GetLargestPossibleRegion().GetNumberOfPixels();
+  const auto * pa = a->GetBufferPointer();
+  const auto * pb = b->GetBufferPointer();
+  auto * po = out->GetBufferPointer();
+  for (std::size_t i = 0; i < n; ++i)
+    po[i] = (pa[i] && !pb[i]) ? 1 : 0;
+  return out;
+}
+
+reg::TransformPointer
+Identity(const itk::ImageBase<3> * grid)
+{
+  return reg::MakeRigidTransform({ 0, 0, 0 }, { 0, 0, 0 }, reg::GridCenter(grid));
+}
+
+std::string
+SafeId(const std::string & id)
+{
+  return SanitizeFileName(id);
+}
+} // namespace
+
+std::vector<std::string>
+FollowupOutputNames()
+{
+  return { "flags.json", "measurements.tsv", "report.html", "flags.mrk.json", "summary.json" };
+}
+
+FollowupResult
+RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs::path & outDir)
+{
+  if (givenStudy.timepoints.empty())
+    ThrowInput("the study has no timepoint");
+  RefuseExisting(outDir, options.force);
+  fs::create_directories(outDir);
+  const bool force = true; // existing outputs were refused above (or --force was given)
+
+  FollowupResult result;
+  const Study study = ImportDicomTimepoints(givenStudy, outDir, force, result.notes);
+  result.subject = study.subject;
+  const std::size_t n = study.timepoints.size();
+  std::vector<Work> work(n);
+  ProgressRange progress(0.0, 1.0, "follow-up");
+
+  // ---------------------------------------------------------------- load
+  for (std::size_t i = 0; i < n; ++i)
+  {
+    Work & w = work[i];
+    w.tp = &study.timepoints[i];
+    w.primaryRole = PrimaryRole(*w.tp);
+    if (w.primaryRole.empty())
+    {
+      if (i == 0)
+        ThrowInput("baseline " + w.tp->id + " has no T2w, FLAIR or T1w image");
+      result.notes.push_back(w.tp->id + ": no anatomical image; only DWI metrics are used");
+    }
+    for (const auto & [r, path] : w.tp->images)
+      if (r != role::Dwi && r != role::CordMask && r != role::LesionMask)
+        w.anat[r] = WithContext(
+          "while reading " + w.tp->id + " " + r, [&]() { return io::ReadFloatImage(path); }, ErrorKind::Input);
+    if (!w.primaryRole.empty())
+      w.primary = w.anat.at(w.primaryRole);
+    if (i > 0 && w.primaryRole != work[0].primaryRole && !w.primaryRole.empty())
+      result.notes.push_back(w.tp->id + ": registered on " + w.primaryRole + " while the baseline uses " +
+                             work[0].primaryRole + " (mutual information)");
+  }
+  const FloatImage * baseline = work[0].primary;
+
+  // ---------------------------------------------------------------- anatomy and tissue (cord or brain)
+  std::string anatomy = options.anatomy;
+  auto segmentTissue = [&](Work & w)
+  {
+    if (!w.primary)
+      return;
+    if (w.tp->images.count(role::CordMask))
+    {
+      w.tissue = seg::ResampleMaskNearest(io::ReadMask(w.tp->images.at(role::CordMask)), w.primary);
+      return;
+    }
+    if (anatomy != "brain" && w.anat.count(role::T2))
+    {
+      try
+      {
+        seg::CordParams p;
+        p.contrast = seg::CordContrast::T2;
+        auto cord = seg::SegmentCord(w.anat.at(role::T2), p);
+        w.tissue = seg::ResampleMaskNearest(cord.mask, w.primary);
+        if (anatomy == "auto")
+          anatomy = "cord";
+        return;
+      }
+      catch (const Error & e)
+      {
+        if (anatomy == "cord")
+          throw Error(e).AddContext("while segmenting the cord of " + w.tp->id);
+        log::Info(w.tp->id + ": no spinal cord found (" + e.Message() + "); brain mode");
+      }
+    }
+    if (anatomy == "auto")
+      anatomy = "brain";
+    w.tissue = dti::AutoMask(w.primary);
+  };
+  segmentTissue(work[0]);
+  if (anatomy == "auto")
+    anatomy = "brain";
+  result.anatomy = anatomy;
+  for (std::size_t i = 1; i < n; ++i)
+    segmentTissue(work[i]);
+  progress.Report(0.1);
+
+  // ---------------------------------------------------------------- lesions, per timepoint in native space
+  auto segmentLesions = [&](Work & w)
+  {
+    if (!w.primary || !w.tissue)
+      return;
+    const FloatImage * image =
+      w.anat.count(role::T2) && anatomy == "cord" ? w.anat.at(role::T2).GetPointer() : w.primary.GetPointer();
+    if (anatomy == "brain" && w.anat.count(role::Flair))
+      image = w.anat.at(role::Flair);
+    // Cord: the syrinx first (CSF-like cavity: T2 bright, T1 and FLAIR dark), so that it is never taken for a
+    // lesion; lesions are then searched in the cord without the syrinx.
+    MaskImage::Pointer lesionTissue = w.tissue;
+    if (anatomy == "cord")
+    {
+      const FloatImage * t2 = w.anat.count(role::T2) ? w.anat.at(role::T2).GetPointer() : w.primary.GetPointer();
+      const FloatImage * t1 = w.anat.count(role::T1) ? w.anat.at(role::T1).GetPointer() : nullptr;
+      w.syrinx = seg::SegmentSyrinx(t2, t1, w.tissue, nullptr);
+      w.syrinxMorph = seg::ComputeMorphometry(w.syrinx.labels, w.tissue, "syrinx");
+      if (w.syrinx.mask && seg::CountNonZero(w.syrinx.mask) > 0)
+        lesionTissue = Subtract(w.tissue, seg::DilateMm(w.syrinx.mask, 1.0));
+    }
+    if (w.tp->images.count(role::LesionMask))
+    {
+      auto mask = seg::ResampleMaskNearest(io::ReadMask(w.tp->images.at(role::LesionMask)), w.primary);
+      std::vector<seg::Component> components;
+      w.lesions.labels = seg::LabelComponents(mask, 1, 0.0, &components);
+      w.lesions.mask = mask;
+      w.lesions.components = components;
+    }
+    else
+    {
+      seg::LesionParams p;
+      const FloatImage * onGrid = seg::SameGrid(image, w.primary) ? image : w.primary.GetPointer();
+      w.lesions = seg::SegmentLesions(onGrid, lesionTissue, p);
+      // In the cord the T2 abnormality holds the lesion/graft core and its edema halo: keep the core (half
+      // maximum against its surroundings, see CoreOf); the halo is segmented separately as edema.
+      if (anatomy == "cord" && !w.lesions.components.empty())
+      {
+        // With a T1w on the same grid the core is where the abnormality is also clearly T1 hypointense (edema
+        // is T2 bright but only mildly T1 dark); otherwise the T2 half-maximum core.
+        const FloatImage * t1 = w.anat.count(role::T1) ? w.anat.at(role::T1).GetPointer() : nullptr;
+        MaskImage::Pointer core;
+        if (t1 && seg::SameGrid(t1, onGrid))
+        {
+          auto negT1 = FloatImage::New();
+          negT1->CopyInformation(t1);
+          negT1->SetRegions(t1->GetLargestPossibleRegion());
+          negT1->Allocate();
+          const std::size_t nv = t1->GetLargestPossibleRegion().GetNumberOfPixels();
+          std::vector<float> tissueValues;
+          for (std::size_t v = 0; v < nv; ++v)
+          {
+            negT1->GetBufferPointer()[v] = -t1->GetBufferPointer()[v];
+            if (lesionTissue->GetBufferPointer()[v])
+              tissueValues.push_back(-t1->GetBufferPointer()[v]);
+          }
+          std::nth_element(tissueValues.begin(), tissueValues.begin() + tissueValues.size() / 2, tissueValues.end());
+          const double median = tissueValues.empty() ? 0.0 : tissueValues[tissueValues.size() / 2];
+          core = CoreOf(negT1, w.lesions.labels, lesionTissue, median);
+        }
+        else
+          core = CoreOf(onGrid, w.lesions.labels, lesionTissue, w.lesions.tissueMedian);
+        // T2 bright but FLAIR suppressed is CSF (partial volume at the cord border), not a lesion
+        const FloatImage * flair = w.anat.count(role::Flair) ? w.anat.at(role::Flair).GetPointer() : nullptr;
+        if (flair && seg::SameGrid(flair, onGrid))
+          DropFlairSuppressed(core, flair, lesionTissue);
+        std::vector<seg::Component> components;
+        w.lesions.labels = seg::LabelComponents(core, p.minVoxels, p.minVolume, &components);
+        w.lesions.mask = seg::LabelsToMask(w.lesions.labels);
+        w.lesions.components = components;
+      }
+    }
+    w.lesionMorph =
+      seg::ComputeMorphometry(w.lesions.labels, anatomy == "cord" ? w.tissue.GetPointer() : nullptr, "lesion");
+  };
+  for (auto & w : work)
+    segmentLesions(w);
+  progress.Report(0.15);
+
+  // ---------------------------------------------------------------- registration to the baseline
+  // Cost function over the region of interest, on both images (the backward registration of the QA uses the
+  // moving side): the cord with a 10 mm margin (the spine moves relative to the body between scans), or the
+  // brain; lesions and syrinx with a 3 mm margin are excluded (they change by definition).
+  auto regionOf = [&](const Work & w) -> MaskImage::Pointer
+  {
+    if (!w.tissue)
+      return nullptr;
+    return anatomy == "cord" ? seg::DilateMm(w.tissue, 10.0) : w.tissue;
+  };
+  auto excludeOf = [&](const Work & w) -> MaskImage::Pointer
+  {
+    MaskImage::Pointer out;
+    for (const MaskImage * m : { w.lesions.mask.GetPointer(), w.syrinx.mask.GetPointer() })
+      if (m && seg::CountNonZero(m) > 0)
+      {
+        auto d = seg::DilateMm(m, 3.0);
+        if (!out)
+          out = d;
+        else
+          for (std::size_t v = 0; v < out->GetLargestPossibleRegion().GetNumberOfPixels(); ++v)
+            out->GetBufferPointer()[v] |= d->GetBufferPointer()[v];
+      }
+    return out;
+  };
+  const MaskImage::Pointer baseRegion = regionOf(work[0]), baseExclude = excludeOf(work[0]);
+  for (std::size_t i = 0; i < n; ++i)
+  {
+    Work & w = work[i];
+    if (i == 0 || !w.primary)
+      continue;
+    reg::RegistrationOptions ro;
+    ro.type = reg::ParseTransformKind(options.registration);
+    ro.deterministic = options.deterministic;
+    ro.maxEstimatedErrorVoxels = options.rules.registrationMaxErrorVoxels;
+    ro.minOverlapFraction = 0.5;
+    const MaskImage::Pointer region = regionOf(w), exclude = excludeOf(w);
+    ro.fixedMask = baseRegion;
+    ro.movingMask = region;
+    ro.fixedExcludeMask = baseExclude;
+    ro.movingExcludeMask = exclude;
+    try
+    {
+      // A registration that fails the gate is retried from other starting points (initialisation by geometry
+      // instead of intensity moments, then correlation instead of mutual information for same-contrast pairs);
+      // the first that passes is kept, else the one with the smallest estimated error (and the gate fails).
+      auto r = reg::Register(baseline, w.primary, ro);
+      std::vector<std::string> attempts{ "moments/mattes" };
+      const std::vector<std::pair<reg::Initialization, reg::MetricKind>> retries{
+        { reg::Initialization::Geometry, reg::MetricKind::MattesMI },
+        { reg::Initialization::Moments, reg::MetricKind::Correlation }
+      };
+      for (const auto & [init, metric] : retries)
+      {
+        if (r.qa.gate.passed)
+          break;
+        if (metric == reg::MetricKind::Correlation && w.primaryRole != work[0].primaryRole)
+          continue;
+        auto again = ro;
+        again.init = init;
+        again.metric = metric;
+        attempts.push_back(std::string(init == reg::Initialization::Geometry ? "geometry/" : "moments/") +
+                           reg::ToString(metric));
+        auto r2 = reg::Register(baseline, w.primary, again);
+        if (r2.qa.gate.passed || r2.qa.estimatedErrorMm < r.qa.estimatedErrorMm)
+          r = r2;
+      }
+      w.details["registration_attempts"] = attempts;
+      w.toTimepoint = reg::Simplify(r.transform);
+      w.toBaseline = Inverse(w.toTimepoint);
+      w.registrationPassed = r.qa.gate.passed;
+      w.registrationQa = reg::ToJson(r.qa);
+      std::string why;
+      for (const auto & f : r.qa.gate.failures)
+        why += (why.empty() ? "" : "; ") + f;
+      w.details["registration"] = w.registrationQa;
+      const fs::path dir = outDir / SafeId(w.tp->id);
+      io::WriteTransform(w.toTimepoint, dir / "to_baseline.h5", force);
+      WriteTextFile(dir / "registration_qa.json", w.registrationQa.dump(2) + "\n", force);
+      if (!w.registrationPassed)
+        result.notes.push_back(w.tp->id + ": registration to baseline failed the quality gate (" + why + ")");
+      w.details["registration_message"] = why;
+    }
+    catch (const Error & e)
+    {
+      w.registrationPassed = false;
+      w.details["registration_message"] = e.what();
+      result.notes.push_back(w.tp->id + ": registration to baseline failed: " + e.Message());
+      w.toTimepoint = reg::MakeRigidTransform({ 0, 0, 0 }, { 0, 0, 0 }, reg::GridCenter(baseline));
+      w.toBaseline = w.toTimepoint;
+    }
+    progress.Report(0.15 + 0.3 * double(i) / double(n));
+  }
+  work[0].toTimepoint = reg::MakeRigidTransform({ 0, 0, 0 }, { 0, 0, 0 }, reg::GridCenter(baseline));
+  work[0].toBaseline = work[0].toTimepoint;
+
+  // ---------------------------------------------------------------- the graft site / epicentre
+  std::optional<PointType> siteBaseline;
+  if (study.graftSite)
+    siteBaseline = FromPoint(*study.graftSite);
+  else if (!work[0].lesionMorph.components.empty())
+    siteBaseline = work[0].lesionMorph.components.front().centroid; // largest lesion
+  else if (anatomy == "cord" && work[0].tissue)
+    siteBaseline = report::ImageCenter(work[0].tissue);
+
+  // ---------------------------------------------------------------- per timepoint: remaining structures
+  for (std::size_t i = 0; i < n; ++i)
+  {
+    Work & w = work[i];
+    const fs::path dir = outDir / SafeId(w.tp->id);
+    if (siteBaseline)
+    {
+      w.epicentre = MapPoint(w.toTimepoint, *siteBaseline);
+      w.haveEpicentre = true;
+    }
+    if (w.primary && w.tissue)
+    {
+      // the mass: the lesion nearest the graft site
+      double best = std::numeric_limits<double>::infinity();
+      for (std::size_t c = 0; c < w.lesionMorph.components.size(); ++c)
+      {
+        const double d = w.haveEpicentre ? Distance(w.lesionMorph.components[c].centroid, w.epicentre) : 0.0;
+        if (d < best && d <= options.graftSearchMm)
+        {
+          best = d;
+          w.massIndex = static_cast<int>(c);
+        }
+      }
+      if (anatomy == "cord")
+      {
+        w.cordSlices = seg::ComputeCordMorphometry(w.tissue);
+      }
+      const FloatImage * bright = w.anat.count(role::Flair)
+                                    ? w.anat.at(role::Flair).GetPointer()
+                                    : (w.anat.count(role::T2) ? w.anat.at(role::T2).GetPointer() : nullptr);
+      if (bright && w.lesions.mask && seg::CountNonZero(w.lesions.mask) > 0)
+      {
+        // same session: the same scanner frame, so an identity transform resamples onto the primary grid
+        const auto brightOnGrid = seg::SameGrid(bright, w.primary)
+                                    ? FloatImage::Pointer(const_cast<FloatImage *>(bright))
+                                    : reg::Resample(bright, w.primary, Identity(w.primary));
+        MaskImage::Pointer tissue = w.tissue;
+        seg::EdemaParams ep;
+        ep.distance = options.edemaDistanceMm;
+        ep.kSeed = 4.0;
+        ep.kGrow = 3.0;
+        w.edema =
+          seg::SegmentEdema(brightOnGrid, anatomy == "cord" ? tissue.GetPointer() : nullptr, w.lesions.mask, ep);
+        // edema is perilesional: keep what lies within the search distance of a lesion, but not the lesion's own
+        // partial-volume rim (the first voxel layer around it)
+        if (w.edema.mask)
+        {
+          const auto distance = seg::DistanceMap(w.lesions.mask);
+          const auto sp = w.lesions.mask->GetSpacing();
+          const auto rim = seg::DilateMm(w.lesions.mask, 1.01 * std::min({ sp[0], sp[1], sp[2] }));
+          auto * m = w.edema.mask->GetBufferPointer();
+          const float * dd = distance->GetBufferPointer();
+          const auto * rr = rim->GetBufferPointer();
+          const std::size_t nv = w.edema.mask->GetLargestPossibleRegion().GetNumberOfPixels();
+          for (std::size_t v = 0; v < nv; ++v)
+            if (m[v] && (dd[v] > ep.distance || rr[v]))
+              m[v] = 0;
+          std::vector<seg::Component> components;
+          w.edema.labels = seg::LabelComponents(w.edema.mask, ep.minVoxels, ep.minVolume, &components);
+          w.edema.mask = seg::LabelsToMask(w.edema.labels);
+          w.edema.components = components;
+        }
+        w.edemaMorph =
+          seg::ComputeMorphometry(w.edema.labels, anatomy == "cord" ? tissue.GetPointer() : nullptr, "edema");
+      }
+      if (w.anat.count(role::T1) && w.anat.count(role::T1Post))
+      {
+        const FloatImage * pre = w.anat.at(role::T1);
+        FloatImage::Pointer post = w.anat.at(role::T1Post);
+        if (!seg::SameGrid(pre, post))
+          post = reg::Resample(post, pre, Identity(pre));
+        auto tissue = seg::ResampleMaskNearest(anatomy == "cord" ? seg::DilateMm(w.tissue, 2.0) : w.tissue, pre);
+        w.enhancement = seg::SegmentEnhancement(pre, post, tissue);
+      }
+    }
+    // DTI in the DWI's own grid (same session frame as the anatomy)
+    if (options.dti && w.tp->images.count(role::Dwi))
+    {
+      try
+      {
+        const auto dwi = io::ReadDwi(w.tp->images.at(role::Dwi), w.tp->bval, w.tp->bvec);
+        dti::FitOptions fo;
+        w.dti = dti::FitTensors(dwi, nullptr, fo);
+        dti::WriteDtiResult(*w.dti, (dir / "dti").string(), force);
+        if (w.haveEpicentre && anatomy == "cord" && w.tissue)
+        {
+          // FA of the cord on the DWI grid, without voxels that partial volume with CSF has made free-water-like
+          // (MD above csfMdThreshold): the cut depends on the tissue, not on the voxel size of the day. Lesions
+          // stay in: a growing lesion lowers the FA of the cord, as it should.
+          MaskImage::Pointer normal = seg::ResampleMaskNearest(w.tissue, w.dti->maps.md);
+          {
+            auto * m = normal->GetBufferPointer();
+            const float * md = w.dti->maps.md->GetBufferPointer();
+            const std::size_t nv = normal->GetLargestPossibleRegion().GetNumberOfPixels();
+            for (std::size_t v = 0; v < nv; ++v)
+              if (m[v] && !(md[v] > 0.0f && md[v] < options.csfMdThreshold))
+                m[v] = 0;
+          }
+          w.profile = dti::CordProfile(w.dti->maps, normal, w.epicentre, options.bandMm);
+          dti::WriteCordProfile(*w.profile, dir / "cord_profile.tsv", force);
+        }
+      }
+      catch (const Error & e)
+      {
+        result.notes.push_back(w.tp->id + ": DTI not used: " + e.Message());
+      }
+    }
+    // native-space outputs
+    if (w.tissue)
+      io::WriteImage(w.tissue.GetPointer(), dir / (anatomy == "cord" ? "cord.nii.gz" : "brain_mask.nii.gz"), force);
+    if (w.lesions.labels)
+      io::WriteImage(w.lesions.labels.GetPointer(), dir / "lesions.nii.gz", force);
+    if (w.syrinx.labels)
+      io::WriteImage(w.syrinx.labels.GetPointer(), dir / "syrinx.nii.gz", force);
+    if (w.edema.labels)
+      io::WriteImage(w.edema.labels.GetPointer(), dir / "edema.nii.gz", force);
+    if (w.enhancement && w.enhancement->labels)
+      io::WriteImage(w.enhancement->labels.GetPointer(), dir / "enhancement.nii.gz", force);
+    progress.Report(0.45 + 0.35 * double(i + 1) / double(n));
+  }
+
+  // ---------------------------------------------------------------- into the baseline space, matching
+  const longitudinal::MatchOptions mo{ options.rules.enlargingRelative, options.rules.enlargingAbsolute, 1 };
+  std::vector<std::vector<longitudinal::Component>> lesionComponents(n), enhComponents(n);
+  for (std::size_t i = 0; i < n; ++i)
+  {
+    Work & w = work[i];
+    if (!w.primary)
+      continue;
+    const bool identity = i == 0;
+    auto toBase = [&](const MaskImage * m) -> MaskImage::Pointer
+    {
+      if (!m)
+        return nullptr;
+      return identity ? seg::ResampleMaskNearest(m, baseline) : reg::Resample(m, baseline, w.toTimepoint);
+    };
+    for (const auto & [r, img] : w.anat)
+      w.anatInBaseline[r] =
+        identity && seg::SameGrid(img, baseline) ? img : reg::Resample(img, baseline, w.toTimepoint);
+    if (w.lesions.mask)
+    {
+      auto m = toBase(w.lesions.mask);
+      w.masksInBaseline["lesion"] = m;
+      lesionComponents[i] = longitudinal::LabelComponents(m, 0.0, 1, w.lesionsInBaseline);
+    }
+    if (w.syrinx.mask)
+      w.masksInBaseline["syrinx"] = toBase(w.syrinx.mask);
+    if (w.edema.mask)
+      w.masksInBaseline["edema"] = toBase(w.edema.mask);
+    if (w.enhancement && w.enhancement->mask)
+    {
+      auto m = toBase(w.enhancement->mask);
+      w.masksInBaseline["enhancement"] = m;
+      enhComponents[i] = longitudinal::LabelComponents(m, 0.0, 1, w.enhancementInBaseline);
+    }
+    if (w.tissue && anatomy == "cord")
+      w.masksInBaseline["cord"] = toBase(w.tissue);
+  }
+
+  // ---------------------------------------------------------------- acquisition consistency
+  auto sliceThickness = [](const FloatImage * img)
+  {
+    const auto s = img->GetSpacing();
+    return std::max({ s[0], s[1], s[2] });
+  };
+  std::vector<std::vector<std::string>> acquisitionIssues(n);
+  std::optional<io::GradientTable> baseGradients;
+  for (std::size_t i = 0; i < n; ++i)
+  {
+    Work & w = work[i];
+    for (const auto & [r, img] : w.anat)
+    {
+      if (i == 0 || !work[0].anat.count(r))
+        continue;
+      const double a = sliceThickness(work[0].anat.at(r)), b = sliceThickness(img);
+      if (std::abs(a - b) > options.rules.sliceThicknessTolerance)
+        acquisitionIssues[i].push_back(r + " slice spacing " + Fixed(b, 2) + " mm vs " + Fixed(a, 2) +
+                                       " mm at baseline");
+    }
+    if (w.tp->images.count(role::Dwi))
+    {
+      try
+      {
+        const fs::path dwiPath = w.tp->images.at(role::Dwi);
+        io::GradientTable g;
+        const std::string ext = SplitExtension(dwiPath).second;
+        if (ext == ".nrrd" || ext == ".nhdr")
+          g = io::ReadNrrdGradients(dwiPath);
+        else
+          g = io::ReadFslGradients(
+            w.tp->bval ? *w.tp->bval : dwiPath.parent_path() / (SplitExtension(dwiPath).first + ".bval"),
+            w.tp->bvec ? *w.tp->bvec : dwiPath.parent_path() / (SplitExtension(dwiPath).first + ".bvec"));
+        if (!baseGradients)
+          baseGradients = g;
+        else
+        {
+          auto maxB = [](const io::GradientTable & t)
+          {
+            double b = 0;
+            for (const auto & e : t.entries)
+              b = std::max(b, e.bValue);
+            return b;
+          };
+          auto dirs = [](const io::GradientTable & t)
+          {
+            return std::count_if(t.entries.begin(), t.entries.end(),
+                                 [](const io::GradientEntry & e) { return e.bValue > io::B0Threshold; });
+          };
+          if (std::abs(maxB(g) - maxB(*baseGradients)) > options.rules.bValueTolerance)
+            acquisitionIssues[i].push_back("DWI b-value " + Fixed(maxB(g), 0) + " vs " +
+                                           Fixed(maxB(*baseGradients), 0) + " s/mm^2 at baseline");
+          if (dirs(g) != dirs(*baseGradients))
+            acquisitionIssues[i].push_back("DWI has " + std::to_string(dirs(g)) + " diffusion directions vs " +
+                                           std::to_string(dirs(*baseGradients)) + " at baseline");
+        }
+      }
+      catch (const Error & e)
+      {
+        acquisitionIssues[i].push_back("DWI gradient table unreadable: " + e.Message());
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- rules input
+  std::vector<safety::TimepointData> data(n);
+  for (std::size_t i = 0; i < n; ++i)
+  {
+    Work & w = work[i];
+    safety::TimepointData & d = data[i];
+    d.id = w.tp->id;
+    d.daysSinceTransplant = DaysSinceTransplant(study, *w.tp);
+    d.registrationMeasured = i > 0 && w.primary;
+    d.registrationPassed = w.registrationPassed;
+    d.registrationMessage =
+      w.details.is_object() ? w.details.value("registration_message", std::string()) : std::string();
+    if (w.registrationQa.is_object() && w.registrationQa.contains("estimated_error_mm") &&
+        w.registrationQa.contains("voxel_size_mm"))
+    {
+      const double vox = w.registrationQa["voxel_size_mm"].get<double>();
+      d.registrationErrorVoxels = vox > 0 ? w.registrationQa["estimated_error_mm"].get<double>() / vox : 0.0;
+    }
+    d.acquisitionIssues = acquisitionIssues[i];
+    if (!w.primary)
+      continue;
+    if (w.massIndex >= 0)
+      d.mass = Measure(w.lesionMorph.components[w.massIndex], w.toBaseline);
+    if (anatomy == "cord")
+    {
+      d.syrinx = MeasureTotal(w.syrinxMorph, w.toBaseline);
+      if (w.haveEpicentre && !w.cordSlices.empty())
+      {
+        double ap = 0.0;
+        for (const auto & s : w.cordSlices)
+          if (std::abs(s.z - w.epicentre[2]) <= 0.5 * options.bandMm)
+            ap = std::max(ap, s.apDiameter);
+        if (ap > 0)
+          d.cordAp = ap;
+      }
+    }
+    d.edema = MeasureTotal(w.edemaMorph, w.toBaseline);
+    if (w.profile)
+      for (const auto & r : w.profile->regions)
+      {
+        if (r.metrics.voxels == 0)
+          continue;
+        if (r.name == "epicentre")
+          d.faEpicentre = r.metrics.fa;
+        else if (r.name == "rostral")
+          d.faRostral = r.metrics.fa;
+        else if (r.name == "caudal")
+          d.faCaudal = r.metrics.fa;
+      }
+    if (i > 0 && work[i - 1].primary)
+    {
+      const fs::path dir = outDir / SafeId(w.tp->id);
+      if (work[i - 1].lesionsInBaseline && w.lesionsInBaseline)
+      {
+        const auto matches = longitudinal::MatchComponents(work[i - 1].lesionsInBaseline, lesionComponents[i - 1],
+                                                           w.lesionsInBaseline, lesionComponents[i], mo);
+        d.lesionChanges = ToChangeItems(matches, w.lesionsInBaseline, lesionComponents[i]);
+        auto map = longitudinal::ChangeMap(work[i - 1].lesionsInBaseline, w.lesionsInBaseline, matches);
+        io::WriteImage(map.GetPointer(), dir / "lesion_change_in_baseline.nii.gz", force);
+        d.evidence.push_back(fs::relative(dir / "lesion_change_in_baseline.nii.gz", outDir).string());
+      }
+      if (w.enhancementInBaseline)
+      {
+        LabelImage::Pointer before = work[i - 1].enhancementInBaseline;
+        std::vector<longitudinal::Component> beforeComponents = enhComponents[i - 1];
+        if (!before)
+        {
+          before = LabelImage::New();
+          before->CopyInformation(w.enhancementInBaseline);
+          before->SetRegions(w.enhancementInBaseline->GetLargestPossibleRegion());
+          before->Allocate(true);
+          beforeComponents.clear();
+        }
+        const auto matches =
+          longitudinal::MatchComponents(before, beforeComponents, w.enhancementInBaseline, enhComponents[i], mo);
+        d.enhancementChanges = ToChangeItems(matches, w.enhancementInBaseline, enhComponents[i]);
+        auto map = longitudinal::ChangeMap(before, w.enhancementInBaseline, matches);
+        io::WriteImage(map.GetPointer(), dir / "enhancement_change_in_baseline.nii.gz", force);
+        d.evidence.push_back(fs::relative(dir / "enhancement_change_in_baseline.nii.gz", outDir).string());
+      }
+    }
+  }
+  result.flags = safety::Evaluate(data, options.rules);
+  progress.Report(0.85);
+
+  // ---------------------------------------------------------------- report pictures at flagged locations
+  report::ReportContent content;
+  content.subject = study.subject;
+  const fs::path figures = outDir / "figures";
+  std::map<std::string, std::size_t> index;
+  for (std::size_t i = 0; i < n; ++i)
+  {
+    index[work[i].tp->id] = i;
+    content.timepoints.push_back(work[i].tp->id);
+  }
+  int figureCount = 0;
+  for (auto & flag : result.flags)
+  {
+    if (!options.snapshots || !index.count(flag.timepoint))
+      continue;
+    const Work & w = work[index[flag.timepoint]];
+    if (w.anatInBaseline.empty())
+      continue;
+    std::string roleShown = w.primaryRole;
+    if (flag.code == std::string(safety::code::NewEnhancement) && w.anatInBaseline.count(role::T1Post))
+      roleShown = role::T1Post;
+    const FloatImage * image = w.anatInBaseline.at(roleShown);
+    std::vector<report::Overlay> overlays;
+    const std::vector<std::pair<std::string, std::array<unsigned char, 3>>> colours{ { "cord", { 0, 200, 0 } },
+                                                                                     { "lesion", { 255, 40, 40 } },
+                                                                                     { "edema", { 255, 220, 0 } },
+                                                                                     { "syrinx", { 0, 200, 255 } },
+                                                                                     { "enhancement",
+                                                                                       { 255, 0, 255 } } };
+    for (const auto & [name, rgb] : colours)
+      if (w.masksInBaseline.count(name) && w.masksInBaseline.at(name))
+        overlays.push_back({ w.masksInBaseline.at(name).GetPointer(), rgb });
+    const PointType centre = flag.location ? FromPoint(*flag.location) : report::ImageCenter(image);
+    for (const auto & [plane, planeName] : std::vector<std::pair<report::Plane, std::string>>{
+           { report::Plane::Axial, "axial" }, { report::Plane::Sagittal, "sagittal" } })
+    {
+      const std::string name = "flag" + std::to_string(++figureCount) + "_" + SafeId(flag.timepoint) + "_" +
+                               SafeId(flag.code) + "_" + planeName + ".png";
+      report::SnapshotOptions so;
+      so.crosshair = true;
+      report::WriteSnapshot(image, overlays, centre, plane, figures / name, force, so);
+      content.figures.push_back({ "figures/" + name,
+                                  flag.code + " at " + flag.timepoint + " (" + planeName + ", " + roleShown +
+                                    " in baseline space; red lesion, yellow edema, cyan syrinx, magenta enhancement, "
+                                    "green cord)",
+                                  flag.timepoint, flag.code });
+      flag.evidence.push_back("figures/" + name);
+    }
+  }
+  // one overview picture per timepoint
+  for (std::size_t i = 0; options.snapshots && i < n; ++i)
+  {
+    const Work & w = work[i];
+    if (w.anatInBaseline.empty())
+      continue;
+    std::vector<report::Overlay> overlays;
+    for (const auto & [name, m] : w.masksInBaseline)
+      if (m)
+        overlays.push_back({ m.GetPointer(), name == "cord"     ? std::array<unsigned char, 3>{ 0, 200, 0 }
+                                             : name == "lesion" ? std::array<unsigned char, 3>{ 255, 40, 40 }
+                                             : name == "edema"  ? std::array<unsigned char, 3>{ 255, 220, 0 }
+                                             : name == "syrinx" ? std::array<unsigned char, 3>{ 0, 200, 255 }
+                                                                : std::array<unsigned char, 3>{ 255, 0, 255 } });
+    const PointType centre = siteBaseline ? *siteBaseline : report::ImageCenter(baseline);
+    const std::string name = "overview_" + SafeId(w.tp->id) + "_sagittal.png";
+    report::WriteSnapshot(w.anatInBaseline.at(w.primaryRole), overlays, centre, report::Plane::Sagittal, figures / name,
+                          force);
+    content.figures.push_back(
+      { "figures/" + name, w.tp->id + ": " + w.primaryRole + " in baseline space", w.tp->id, "" });
+  }
+
+  // ---------------------------------------------------------------- plots
+  std::vector<double> x;
+  for (std::size_t i = 0; i < n; ++i)
+    x.push_back(data[i].daysSinceTransplant ? *data[i].daysSinceTransplant
+                                            : (work[i].tp->days ? *work[i].tp->days : double(i)));
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  auto series = [&](const std::string & name, auto getter)
+  {
+    report::Series s;
+    s.name = name;
+    for (const auto & d : data)
+      s.values.push_back(getter(d));
+    return s;
+  };
+  const std::string xName = study.transplantDay ? "days since transplant" : "days";
+  report::Plot volumes{ "Volumes", "volume [mm^3]", content.timepoints, x, {} };
+  volumes.series.push_back(
+    series("mass", [&](const safety::TimepointData & d) { return d.mass ? d.mass->volume : nan; }));
+  volumes.series.push_back(
+    series("edema", [&](const safety::TimepointData & d) { return d.edema ? d.edema->volume : nan; }));
+  if (anatomy == "cord")
+    volumes.series.push_back(
+      series("syrinx", [&](const safety::TimepointData & d) { return d.syrinx ? d.syrinx->volume : nan; }));
+  content.plots.push_back(volumes);
+  if (anatomy == "cord")
+  {
+    report::Plot cord{ "Cord AP diameter at the graft site", "AP diameter [mm]", content.timepoints, x, {} };
+    cord.series.push_back(
+      series("cord AP", [&](const safety::TimepointData & d) { return d.cordAp ? *d.cordAp : nan; }));
+    content.plots.push_back(cord);
+  }
+  if (std::any_of(data.begin(), data.end(), [](const auto & d) { return d.faEpicentre.has_value(); }))
+  {
+    report::Plot fa{ "Fractional anisotropy around the graft site", "FA", content.timepoints, x, {} };
+    fa.series.push_back(
+      series("epicentre", [&](const safety::TimepointData & d) { return d.faEpicentre ? *d.faEpicentre : nan; }));
+    fa.series.push_back(
+      series("rostral", [&](const safety::TimepointData & d) { return d.faRostral ? *d.faRostral : nan; }));
+    fa.series.push_back(
+      series("caudal", [&](const safety::TimepointData & d) { return d.faCaudal ? *d.faCaudal : nan; }));
+    content.plots.push_back(fa);
+  }
+  (void)xName;
+
+  // ---------------------------------------------------------------- tables and documents
+  std::ostringstream tsv;
+  tsv << "subject\ttimepoint\tdays_since_transplant\tstructure\tcount\tvolume_mm3\tspd_mm2\tap_mm\tlength_mm\tvalue"
+         "\tx_lps\ty_lps\tz_lps\n";
+  auto row = [&](const safety::TimepointData & d, const std::string & structure, int count,
+                 const std::optional<safety::StructureMeasure> & m, double value)
+  {
+    tsv << study.subject << '\t' << d.id << '\t' << (d.daysSinceTransplant ? Fixed(*d.daysSinceTransplant, 1) : "n/a")
+        << '\t' << structure << '\t' << (count >= 0 ? std::to_string(count) : "n/a") << '\t'
+        << (m ? Fixed(m->volume) : "n/a") << '\t' << (m ? Fixed(m->spd) : "n/a") << '\t'
+        << (m ? Fixed(m->apDiameter) : "n/a") << '\t' << (m ? Fixed(m->length) : "n/a") << '\t' << Fixed(value, 5);
+    if (m && m->location)
+      tsv << '\t' << Fixed((*m->location)[0]) << '\t' << Fixed((*m->location)[1]) << '\t' << Fixed((*m->location)[2]);
+    else
+      tsv << "\tn/a\tn/a\tn/a";
+    tsv << '\n';
+  };
+  nlohmann::json summary;
+  summary["subject"] = study.subject;
+  summary["anatomy"] = anatomy;
+  summary["study"] = ToJson(study);
+  if (siteBaseline)
+    summary["graft_site_lps"] = ToPoint(*siteBaseline);
+  for (std::size_t i = 0; i < n; ++i)
+  {
+    const auto & d = data[i];
+    const Work & w = work[i];
+    double lesionTotal = 0.0;
+    for (const auto & c : w.lesionMorph.components)
+      lesionTotal += c.volume;
+    std::optional<safety::StructureMeasure> total;
+    if (w.primary)
+      total = MeasureTotal(w.lesionMorph, w.toBaseline);
+    row(d, "lesions_total", w.primary ? int(w.lesionMorph.components.size()) : -1, total, lesionTotal);
+    row(d, "mass", d.mass ? 1 : 0, d.mass, d.mass ? d.mass->volume : nan);
+    if (anatomy == "cord")
+      row(d, "syrinx", int(w.syrinxMorph.components.size()), d.syrinx, d.syrinx ? d.syrinx->volume : nan);
+    row(d, "edema", int(w.edemaMorph.components.size()), d.edema, d.edema ? d.edema->volume : nan);
+    if (w.enhancement)
+    {
+      double v = 0;
+      for (const auto & c : w.enhancement->components)
+        v += c.volume;
+      row(d, "enhancement", int(w.enhancement->components.size()), std::nullopt, v);
+    }
+    if (d.cordAp)
+      row(d, "cord_ap_at_site", -1, std::nullopt, *d.cordAp);
+    if (d.faEpicentre)
+      row(d, "fa_epicentre", -1, std::nullopt, *d.faEpicentre);
+    if (d.faRostral)
+      row(d, "fa_rostral", -1, std::nullopt, *d.faRostral);
+    if (d.faCaudal)
+      row(d, "fa_caudal", -1, std::nullopt, *d.faCaudal);
+
+    nlohmann::json t;
+    t["id"] = d.id;
+    if (d.daysSinceTransplant)
+      t["days_since_transplant"] = *d.daysSinceTransplant;
+    t["primary_contrast"] = w.primaryRole;
+    t["registration_passed"] = d.registrationPassed;
+    t["acquisition_issues"] = d.acquisitionIssues;
+    t["mass"] = MeasureJson(d.mass);
+    t["syrinx"] = MeasureJson(d.syrinx);
+    t["edema"] = MeasureJson(d.edema);
+    t["cord_ap_mm"] = d.cordAp ? nlohmann::json(*d.cordAp) : nlohmann::json(nullptr);
+    t["fa"] = { { "epicentre", d.faEpicentre ? nlohmann::json(*d.faEpicentre) : nlohmann::json(nullptr) },
+                { "rostral", d.faRostral ? nlohmann::json(*d.faRostral) : nlohmann::json(nullptr) },
+                { "caudal", d.faCaudal ? nlohmann::json(*d.faCaudal) : nlohmann::json(nullptr) } };
+    t["lesions"] = seg::ToJson(w.lesionMorph);
+    nlohmann::json changes = nlohmann::json::array();
+    for (const auto & c : d.lesionChanges)
+      changes.push_back(
+        { { "kind", c.kind }, { "volume_before_mm3", c.volumeBefore }, { "volume_after_mm3", c.volumeAfter } });
+    t["lesion_changes"] = changes;
+    if (w.dti)
+      t["dti"] = { { "fitted_voxels", w.dti->fittedVoxels }, { "seconds", w.dti->seconds } };
+    t["details"] = w.details;
+    summary["timepoints"].push_back(t);
+    TimepointResult tr;
+    tr.id = d.id;
+    tr.data = d;
+    tr.details = t;
+    result.timepoints.push_back(tr);
+  }
+  for (std::size_t i = 0; i < n; ++i)
+    for (const auto & issue : acquisitionIssues[i])
+      result.notes.push_back(work[i].tp->id + ": acquisition differs from baseline: " + issue);
+  summary["notes"] = result.notes;
+  content.notes = result.notes;
+  content.notes.insert(content.notes.begin(),
+                       "anatomy: " + anatomy +
+                         (siteBaseline ? "; graft site (baseline LPS mm): " + Fixed((*siteBaseline)[0], 1) + ", " +
+                                           Fixed((*siteBaseline)[1], 1) + ", " + Fixed((*siteBaseline)[2], 1)
+                                       : std::string("; no graft site")));
+  for (std::size_t i = 1; i < n; ++i)
+    if (work[i].registrationQa.is_object())
+      content.notes.push_back(work[i].tp->id + ": registration estimated error " +
+                              Fixed(work[i].registrationQa.value("estimated_error_mm", nan), 2) + " mm (gate " +
+                              (work[i].registrationPassed ? "passed" : "FAILED") + ")");
+  content.flags = result.flags;
+  content.provenance = std::string("GraftWatch ") + Version() + " (" + GitSha() + ")";
+
+  result.flagsJson = outDir / "flags.json";
+  result.measurementsTsv = outDir / "measurements.tsv";
+  result.reportHtml = outDir / "report.html";
+  result.summaryJson = outDir / "summary.json";
+  summary["flags"] = safety::FlagsDocument(result.flags, options.rules, study.subject);
+  WriteTextFile(result.flagsJson, safety::FlagsDocument(result.flags, options.rules, study.subject).dump(2) + "\n",
+                force);
+  WriteTextFile(result.measurementsTsv, tsv.str(), force);
+  WriteTextFile(result.summaryJson, summary.dump(2) + "\n", force);
+  report::WriteMarkups(result.flags, outDir / "flags.mrk.json", force);
+  report::WriteHtmlReport(content, result.reportHtml, force);
+  progress.Report(1.0);
+  return result;
+}
+} // namespace gw::followup

@@ -1,0 +1,191 @@
+// Follow-up pipeline: study reading, and the phantom scenarios end to end (expected flags and no others).
+#include <algorithm>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <gtest/gtest.h>
+
+#include "gw/core/error.h"
+#include "gw/core/files.h"
+#include "gw/followup/pipeline.h"
+#include "gw/followup/study.h"
+#include "gw/phantom/phantom.h"
+#include "gw/testing/testing.h"
+
+namespace
+{
+namespace fs = std::filesystem;
+using gw::followup::ReadStudy;
+
+TEST(FollowupStudy, DaysBetweenIsoDates)
+{
+  EXPECT_EQ(gw::followup::DaysBetween("2024-03-04", "2024-06-03"), 91.0);
+  EXPECT_EQ(gw::followup::DaysBetween("2024-03-04T10:00:00", "2024-03-03"), -1.0);
+  EXPECT_THROW(gw::followup::DaysBetween("03/04/2024", "2024-03-03"), gw::Error);
+}
+
+TEST(FollowupStudy, StudyJsonWithRolesDatesAndTransplant)
+{
+  gw::testing::ScratchDir dir("study");
+  const fs::path img = dir / "t2.nii.gz";
+  {
+    std::ofstream(img) << "x";
+  }
+  gw::WriteTextFile(dir / "study.json",
+                    R"({"subject":"sub-07","transplant_date":"2024-01-01","graft_site_lps":[1,2,3],
+                        "timepoints":[{"id":"base","date":"2024-01-15","images":{"T2w":"t2.nii.gz"}},
+                                      {"id":"m3","date":"2024-04-14","images":{"T2w":"t2.nii.gz"}}]})",
+                    false);
+  const auto s = ReadStudy(dir / "study.json");
+  EXPECT_EQ(s.subject, "sub-07");
+  ASSERT_EQ(s.timepoints.size(), 2u);
+  EXPECT_EQ(s.timepoints[0].images.at("T2w"), img);
+  EXPECT_EQ(*gw::followup::DaysSinceTransplant(s, s.timepoints[0]), 14.0);
+  EXPECT_EQ(*gw::followup::DaysSinceTransplant(s, s.timepoints[1]), 104.0);
+  ASSERT_TRUE(s.graftSite.has_value());
+  EXPECT_EQ((*s.graftSite)[2], 3.0);
+  gw::WriteTextFile(dir / "bad.json", R"({"timepoints":[{"id":"a","images":{"T2w":"missing.nii.gz"}}]})", false);
+  EXPECT_THROW(ReadStudy(dir / "bad.json"), gw::Error);
+  gw::WriteTextFile(dir / "notjson.json", "{", false);
+  EXPECT_THROW(ReadStudy(dir / "notjson.json"), gw::Error);
+}
+
+/// (timepoint, code, status) of a flags array (ours or the phantom's expected ones).
+using Key = std::tuple<std::string, std::string, std::string>;
+
+std::string
+Describe(const std::set<Key> & keys)
+{
+  std::ostringstream s;
+  for (const auto & [t, c, st] : keys)
+    s << "  " << t << " " << c << " (" << st << ")\n";
+  return s.str();
+}
+
+/// Runs a phantom scenario through the pipeline and compares flags with the truth: every expected flag raised with
+/// its status, no other flag. Borderline expected flags (within 5% of a threshold by design) may go either way.
+void
+CheckScenario(const std::string & scenario, std::uint64_t seed, int timepoints)
+{
+  gw::testing::ScratchDir dir("fu_" + scenario);
+  gw::phantom::StudyOptions po;
+  po.scenario = scenario;
+  po.seed = seed;
+  po.timepoints = timepoints;
+  po.format = gw::phantom::OutputFormat::Bids;
+  const auto truth = gw::phantom::GenerateStudy(po, dir / "bids");
+  const auto study = ReadStudy(dir / "bids" / "sub-01");
+  gw::followup::FollowupOptions fo;
+  fo.snapshots = false;
+  const auto result = gw::followup::RunFollowup(study, fo, dir / "out");
+
+  std::set<Key> expected, optional, actual;
+  for (const auto & f : truth["expected_flags"])
+  {
+    Key k{ f["timepoint"].get<std::string>(), f["code"].get<std::string>(), f["status"].get<std::string>() };
+    (f.value("borderline", false) ? optional : expected).insert(k);
+  }
+  for (const auto & f : result.flags)
+    actual.insert(Key{ f.timepoint, f.code, f.status });
+  std::set<Key> missing, extra;
+  for (const auto & k : expected)
+    if (!actual.count(k))
+      missing.insert(k);
+  for (const auto & k : actual)
+    if (!expected.count(k) && !optional.count(k))
+      extra.insert(k);
+  std::ostringstream notes;
+  for (const auto & n : result.notes)
+    notes << "  note: " << n << "\n";
+  for (const auto & f : result.flags)
+    notes << "  flag: " << f.timepoint << " " << f.code << " " << f.status << ": " << f.message << "\n";
+  EXPECT_TRUE(missing.empty()) << scenario << " seed " << seed << ": expected flags not raised:\n"
+                               << Describe(missing) << notes.str();
+  EXPECT_TRUE(extra.empty()) << scenario << " seed " << seed << ": flags raised that the truth does not expect:\n"
+                             << Describe(extra) << notes.str();
+  EXPECT_TRUE(fs::exists(dir / "out" / "flags.json"));
+  EXPECT_TRUE(fs::exists(dir / "out" / "measurements.tsv"));
+  EXPECT_TRUE(fs::exists(dir / "out" / "report.html"));
+}
+
+class FollowupScenario : public ::testing::TestWithParam<std::string>
+{
+};
+
+TEST_P(FollowupScenario, ExpectedFlagsAndNoOthers)
+{
+  CheckScenario(GetParam(), 1, 3);
+}
+
+/// Scenarios where the pipeline does not yet give exactly the expected flags (see the issue notes): FA at the graft
+/// site declines about 10% where the truth declines 5-7% when new edema appears (new_edema, transient_edema), and
+/// the edema volume varies by more than the 25% rule between follow-ups (combined). They run in the slow suite.
+const std::set<std::string> KnownGaps{ "new_edema", "transient_edema", "combined" };
+
+std::vector<std::string>
+Scenarios(bool gaps)
+{
+  std::vector<std::string> out;
+  for (const auto & s : gw::phantom::ScenarioNames())
+    if (KnownGaps.count(s) == (gaps ? 1u : 0u))
+      out.push_back(s);
+  return out;
+}
+
+INSTANTIATE_TEST_SUITE_P(Phantom, FollowupScenario, ::testing::ValuesIn(Scenarios(false)),
+                         [](const auto & info) { return info.param; });
+
+class FollowupScenarioGapsSlow : public ::testing::TestWithParam<std::string>
+{
+};
+
+TEST_P(FollowupScenarioGapsSlow, ExpectedFlagsAndNoOthers)
+{
+  CheckScenario(GetParam(), 1, 3);
+}
+
+INSTANTIATE_TEST_SUITE_P(Phantom, FollowupScenarioGapsSlow, ::testing::ValuesIn(Scenarios(true)),
+                         [](const auto & info) { return info.param; });
+
+class FollowupSeedsSlow : public ::testing::TestWithParam<std::string>
+{
+};
+
+TEST_P(FollowupSeedsSlow, ExpectedFlagsForFourMoreSeeds)
+{
+  for (std::uint64_t seed : { 2, 3, 4, 5 })
+    CheckScenario(GetParam(), seed, 3);
+}
+
+INSTANTIATE_TEST_SUITE_P(Phantom, FollowupSeedsSlow, ::testing::ValuesIn(gw::phantom::ScenarioNames()),
+                         [](const auto & info) { return info.param; });
+
+TEST(FollowupOutputs, RefusesExistingOutputsWithoutForce)
+{
+  gw::testing::ScratchDir dir("fu_force");
+  gw::phantom::StudyOptions po;
+  po.scenario = "stable";
+  po.timepoints = 2;
+  gw::phantom::GenerateStudy(po, dir / "bids");
+  const auto study = ReadStudy(dir / "bids" / "sub-01");
+  gw::followup::FollowupOptions fo;
+  fo.snapshots = false;
+  fo.dti = false;
+  gw::followup::RunFollowup(study, fo, dir / "out");
+  const std::string before = gw::Sha256File(dir / "out" / "flags.json");
+  try
+  {
+    gw::followup::RunFollowup(study, fo, dir / "out");
+    FAIL() << "a second run without force must refuse";
+  }
+  catch (const gw::Error & e)
+  {
+    EXPECT_EQ(e.Kind(), gw::ErrorKind::Output);
+  }
+  EXPECT_EQ(before, gw::Sha256File(dir / "out" / "flags.json"));
+  fo.force = true;
+  gw::followup::RunFollowup(study, fo, dir / "out");
+  EXPECT_EQ(before, gw::Sha256File(dir / "out" / "flags.json")) << "deterministic: same flags document";
+}
+} // namespace
