@@ -13,6 +13,8 @@ PACKAGES=(
   libxml2-utils libgdcm-tools python3 python3-numpy python3-nibabel
   # peer tools used by tests and benchmarks
   dcm2niix mrtrix3 elastix python3-dipy
+  # cohort workflow and the report check in a browser (tests/integration)
+  snakemake chromium
 )
 
 missing=()
