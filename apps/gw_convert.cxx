@@ -24,23 +24,25 @@ main(int argc, char ** argv)
   app.AddFile(bval, "bval", "FSL b-values of a NIfTI DWI input (default: input with .bval)").Extensions(".bval");
   app.AddFile(bvec, "bvec", "FSL b-vectors of a NIfTI DWI input (default: input with .bvec)").Extensions(".bvec");
 
-  return app.Run(argc, argv, [&](gw::cli::Context & ctx) {
-    auto & prov = ctx.GetProvenance();
-    prov.AddInput("input", input);
-    if (kind == "dwi")
-    {
-      std::optional<std::filesystem::path> bv, bc;
-      if (!bval.empty())
-        bv = bval;
-      if (!bvec.empty())
-        bc = bvec;
-      const gw::io::Dwi dwi = gw::io::ReadDwi(input, bv, bc);
-      gw::io::WriteDwi(dwi, output, ctx.Force());
-    }
-    else if (kind == "label")
-      gw::io::WriteImage(gw::io::ReadLabelImage(input), output, ctx.Force());
-    else
-      gw::io::WriteImage(gw::io::ReadFloatImage(input), output, ctx.Force());
-    gw::WriteProvenance(output, prov, ctx.Force());
-  });
+  return app.Run(argc, argv,
+                 [&](gw::cli::Context & ctx)
+                 {
+                   auto & prov = ctx.GetProvenance();
+                   prov.AddInput("input", input);
+                   if (kind == "dwi")
+                   {
+                     std::optional<std::filesystem::path> bv, bc;
+                     if (!bval.empty())
+                       bv = bval;
+                     if (!bvec.empty())
+                       bc = bvec;
+                     const gw::io::Dwi dwi = gw::io::ReadDwi(input, bv, bc);
+                     gw::io::WriteDwi(dwi, output, ctx.Force());
+                   }
+                   else if (kind == "label")
+                     gw::io::WriteImage(gw::io::ReadLabelImage(input), output, ctx.Force());
+                   else
+                     gw::io::WriteImage(gw::io::ReadFloatImage(input), output, ctx.Force());
+                   gw::WriteProvenance(output, prov, ctx.Force());
+                 });
 }

@@ -22,22 +22,24 @@ main(int argc, char ** argv)
   app.AddReturn("dimension", "Number of axes", gw::cli::Kind::Integer);
   app.AddReturn("components", "Components per voxel", gw::cli::Kind::Integer);
 
-  return app.Run(argc, argv, [&](gw::cli::Context & ctx) {
-    const gw::io::ImageInfo info = gw::io::ReadImageInfo(input);
-    nlohmann::json j;
-    j["dimension"] = info.dimension;
-    j["size"] = info.size;
-    j["spacing"] = info.spacing;
-    j["origin"] = info.origin;
-    j["direction"] = info.direction;
-    j["components"] = info.components;
-    j["component_type"] = info.componentType;
-    j["pixel_type"] = info.pixelType;
-    if (output.empty())
-      std::cout << j.dump(2) << "\n";
-    else
-      gw::WriteTextFile(output, j.dump(2) + "\n", ctx.Force());
-    ctx.SetReturn("dimension", info.dimension);
-    ctx.SetReturn("components", info.components);
-  });
+  return app.Run(argc, argv,
+                 [&](gw::cli::Context & ctx)
+                 {
+                   const gw::io::ImageInfo info = gw::io::ReadImageInfo(input);
+                   nlohmann::json j;
+                   j["dimension"] = info.dimension;
+                   j["size"] = info.size;
+                   j["spacing"] = info.spacing;
+                   j["origin"] = info.origin;
+                   j["direction"] = info.direction;
+                   j["components"] = info.components;
+                   j["component_type"] = info.componentType;
+                   j["pixel_type"] = info.pixelType;
+                   if (output.empty())
+                     std::cout << j.dump(2) << "\n";
+                   else
+                     gw::WriteTextFile(output, j.dump(2) + "\n", ctx.Force());
+                   ctx.SetReturn("dimension", info.dimension);
+                   ctx.SetReturn("components", info.components);
+                 });
 }

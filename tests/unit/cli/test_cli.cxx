@@ -123,8 +123,8 @@ TEST(Cli, DashedLongFlagAlsoAccepted)
 TEST(Cli, UsageErrorsExitTwo)
 {
   for (auto argv : std::vector<std::vector<std::string>>{
-         { "gw_example" },                                         // nothing
-         { "gw_example", "--fixed", "f" },                         // missing required -o
+         { "gw_example" },                                                   // nothing
+         { "gw_example", "--fixed", "f" },                                   // missing required -o
          { "gw_example", "--fixed", "f", "-o", "x", "--type", "nonlinear" }, // not an element
          { "gw_example", "--fixed", "f", "-o", "x", "--sigma", "11" },       // out of range
          { "gw_example", "--fixed", "f", "-o", "x", "--levels", "two" },     // not a number
@@ -141,10 +141,10 @@ TEST(Cli, UsageErrorsExitTwo)
 TEST(Cli, ErrorKindsMapToExitCodes)
 {
   ScratchDir dir;
-  const std::vector<std::pair<gw::ErrorKind, int>> cases = {
-    { gw::ErrorKind::Input, 3 }, { gw::ErrorKind::Processing, 4 }, { gw::ErrorKind::Output, 5 },
-    { gw::ErrorKind::Internal, 1 }
-  };
+  const std::vector<std::pair<gw::ErrorKind, int>> cases = { { gw::ErrorKind::Input, 3 },
+                                                             { gw::ErrorKind::Processing, 4 },
+                                                             { gw::ErrorKind::Output, 5 },
+                                                             { gw::ErrorKind::Internal, 1 } };
   for (const auto & [kind, expected] : cases)
   {
     Declared d;

@@ -398,8 +398,9 @@ TEST(GradientsExternal, FslToLpsAgreesWithMrtrixOnObliqueCanonDti)
         d(r, c) = info.direction[r * info.dimension + c];
     const auto lps = io::FslToLps(io::ReadFslGradients(ref / (stem + ".bval"), ref / (stem + ".bvec")), d);
     const fs::path out = dir / (stem + ".b");
-    const auto r = gw::testing::Run({ "mrinfo", nii.string(), "-fslgrad", (ref / (stem + ".bvec")).string(),
-                                  (ref / (stem + ".bval")).string(), "-export_grad_mrtrix", out.string(), "-quiet" });
+    const auto r =
+      gw::testing::Run({ "mrinfo", nii.string(), "-fslgrad", (ref / (stem + ".bvec")).string(),
+                         (ref / (stem + ".bval")).string(), "-export_grad_mrtrix", out.string(), "-quiet" });
     ASSERT_EQ(r.exitCode, 0) << r.err;
     std::ifstream in(out);
     std::string line;
