@@ -35,6 +35,8 @@ struct FollowupOptions
   bool snapshots = true;              ///< pictures in the report
   double bandMm = 15.0;               ///< DTI regions: epicentre band width; cord swelling window width [mm]
   double csfMdThreshold = 2.0e-3;     ///< DTI: cord voxels with MD above this are CSF partial volume [mm^2/s]
+  double activityDiffSigma = 4.0;     ///< brain: new/enlarging voxels rise by this many robust sigmas ...
+  double activityBrightSigma = 2.5;   ///< ... and are this many robust sigmas above the brain median
   double edemaDistanceMm = 10.0;      ///< edema is searched within this distance of a lesion [mm]
   double graftSearchMm = 20.0;        ///< the mass is the lesion nearest the graft site within this distance [mm]
   bool force = false;                 ///< overwrite existing outputs
