@@ -40,3 +40,20 @@ format-check:
 
 clean:
 	@rm -rf $(BUILD_DIR)
+
+# Hardening: sanitizers and fuzzing (clang + libFuzzer from Debian's clang/libclang-rt-14-dev).
+#   make asan-test    ASan+UBSan build in $(ASAN_BUILD_DIR), unit tests of core/io/cli/dicom + malformed DICOM corpus
+#   make fuzz-smoke   each libFuzzer target 60 s (CI); make fuzz: each target $(FUZZ_SECONDS) s (default 30 min)
+ASAN_BUILD_DIR ?= build-asan
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 1800
+.PHONY: asan-test fuzz-smoke fuzz
+
+asan-test: bootstrap
+	@bash scripts/asan_test.sh $(ASAN_BUILD_DIR)
+
+fuzz-smoke: bootstrap
+	@bash fuzz/run_fuzz.sh 60 $(FUZZ_BUILD_DIR)
+
+fuzz: bootstrap
+	@bash fuzz/run_fuzz.sh $(FUZZ_SECONDS) $(FUZZ_BUILD_DIR)

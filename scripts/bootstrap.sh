@@ -15,6 +15,8 @@ PACKAGES=(
   dcm2niix mrtrix3 elastix python3-dipy
   # cohort workflow and the report check in a browser (tests/integration)
   snakemake chromium
+  # sanitizers and fuzzing (make asan-test, make fuzz-smoke)
+  clang libclang-rt-14-dev
 )
 
 missing=()

@@ -226,8 +226,10 @@ WriteSeries(const LoadedSeries & s, const fs::path & basePath, const std::string
     const fs::path image = dir / (base + "." + format);
     const std::vector<char> header = NiftiHeader(s);
     WriteAtomically(image, force,
-                    [&](const fs::path & tmp) {
-                      WriteBytes(tmp, format == "nii.gz", { header, std::vector<char>(4, 0) }, s.voxels);
+                    [&](const fs::path & tmp)
+                    {
+                      WriteBytes(tmp, format == "nii.gz", { header },
+                                 s.voxels); // header: 348 bytes + 4-byte extension flag
                     });
     written.push_back(image);
     if (diffusion)

@@ -245,6 +245,19 @@ TEST(DicomImport, ImportWritesSafeNamesAndRefusesOverwrite)
     EXPECT_TRUE(fs::exists(f));
     EXPECT_EQ(f.parent_path(), dir / "out");
   }
+  // the written NIfTI holds exactly the loaded voxels at the offset its header gives (read back through ITK)
+  {
+    const auto scan = gw::dicom::ScanDirectories({ dir / "in" });
+    ASSERT_EQ(scan.series.size(), 1u);
+    const auto expected = gw::dicom::ToFloatImage(gw::dicom::LoadSeries(scan.series[0]));
+    const auto written = gw::io::ReadFloatImage(dir / "out" / (name + ".nii.gz"));
+    ASSERT_EQ(written->GetLargestPossibleRegion().GetNumberOfPixels(),
+              expected->GetLargestPossibleRegion().GetNumberOfPixels());
+    std::size_t mismatches = 0;
+    for (std::size_t i = 0; i < expected->GetLargestPossibleRegion().GetNumberOfPixels(); ++i)
+      mismatches += written->GetBufferPointer()[i] != expected->GetBufferPointer()[i];
+    EXPECT_EQ(mismatches, 0u) << "voxels of the written file (exact)";
+  }
   // sidecar has no patient identifiers
   std::ifstream j(dir / "out" / (name + ".json"));
   const std::string sidecar((std::istreambuf_iterator<char>(j)), std::istreambuf_iterator<char>());
