@@ -671,7 +671,8 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
     {
       // A registration that fails the gate is retried from other starting points (initialisation by geometry
       // instead of intensity moments, then correlation instead of mutual information for same-contrast pairs);
-      // the first that passes is kept, else the one with the smallest estimated error (and the gate fails).
+      // then without the region masks; the first that passes is kept, else the one with the smallest estimated
+      // error (and the gate fails).
       auto r = reg::Register(baseline, w.primary, ro);
       std::vector<std::string> attempts{ "moments/mattes" };
       const std::vector<std::pair<reg::Initialization, reg::MetricKind>> retries{
@@ -689,6 +690,17 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
         again.metric = metric;
         attempts.push_back(std::string(init == reg::Initialization::Geometry ? "geometry/" : "moments/") +
                            reg::ToString(metric));
+        auto r2 = reg::Register(baseline, w.primary, again);
+        if (r2.qa.gate.passed || r2.qa.estimatedErrorMm < r.qa.estimatedErrorMm)
+          r = r2;
+      }
+      if (!r.qa.gate.passed && (ro.fixedMask || ro.movingMask))
+      {
+        // last resort: the whole field of view (a mask may cut the structure the optimiser needs)
+        auto again = ro;
+        again.fixedMask = nullptr;
+        again.movingMask = nullptr;
+        attempts.push_back("moments/mattes/unmasked");
         auto r2 = reg::Register(baseline, w.primary, again);
         if (r2.qa.gate.passed || r2.qa.estimatedErrorMm < r.qa.estimatedErrorMm)
           r = r2;

@@ -189,3 +189,32 @@ TEST(FollowupOutputs, RefusesExistingOutputsWithoutForce)
   EXPECT_EQ(before, gw::Sha256File(dir / "out" / "flags.json")) << "deterministic: same flags document";
 }
 } // namespace
+
+namespace
+{
+TEST(FollowupDicom, StableStudyImportedFromDicomRaisesNoFlag)
+{
+  // the phantom written as DICOM, timepoints given as DICOM folders (imported on the fly)
+  gw::testing::ScratchDir dir("fu_dicom");
+  gw::phantom::StudyOptions po;
+  po.scenario = "stable";
+  po.timepoints = 2;
+  po.format = gw::phantom::OutputFormat::Dicom;
+  const auto truth = gw::phantom::GenerateStudy(po, dir / "study");
+  nlohmann::json study{ { "subject", "sub-01" }, { "transplant_date", po.transplantDate } };
+  for (const auto & tp : truth["timepoints"])
+    study["timepoints"].push_back(
+      { { "id", tp["id"] }, { "date", tp["date"] }, { "dicom", "study/dicom/" + tp["id"].get<std::string>() } });
+  gw::WriteTextFile(dir / "study.json", study.dump(2), false);
+  gw::followup::FollowupOptions fo;
+  fo.snapshots = false;
+  const auto result = gw::followup::RunFollowup(gw::followup::ReadStudy(dir / "study.json"), fo, dir / "out");
+  std::ostringstream flags;
+  for (const auto & f : result.flags)
+    flags << f.timepoint << " " << f.code << ": " << f.message << "\n";
+  EXPECT_TRUE(result.flags.empty()) << flags.str();
+  ASSERT_EQ(result.timepoints.size(), 2u);
+  EXPECT_TRUE(result.timepoints[1].data.registrationPassed);
+  EXPECT_TRUE(fs::exists(dir / "out" / "ses-01" / "dicom")) << "series imported into the output folder";
+}
+} // namespace
