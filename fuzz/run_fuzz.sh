@@ -5,7 +5,9 @@
 # BUILD_DIR/corpus/<target> (kept between runs), crashes to BUILD_DIR/crashes/<target>. Limits per input: 10 s,
 # 2 GB RSS, 1 GB per allocation (a header claiming a huge image must be refused before allocating). Leaks inside
 # third-party libraries on malformed input are suppressed by fuzz/lsan.supp (each entry documented there).
-# Exit 1 when any target found a crash, leak, timeout or out-of-memory.
+# Exit 1 when any target found a crash, leak, timeout or out-of-memory; with FUZZ_REPORT_ONLY=1 (CI) findings are
+# printed with their artifacts but the exit status is 0: exploration is random, and every fixed finding gets a
+# deterministic regression test in the unit tests instead.
 set -euo pipefail
 SECONDS_PER_TARGET=${1:-60}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,4 +43,8 @@ for t in dicom image; do
   fi
 done
 rm -f "$stamp"
+if [ "$status" -ne 0 ] && [ "${FUZZ_REPORT_ONLY:-0}" = "1" ]; then
+  echo "fuzz: FINDINGS above (reported, not fatal with FUZZ_REPORT_ONLY=1); artifacts in $BUILD/crashes/"
+  exit 0
+fi
 exit $status

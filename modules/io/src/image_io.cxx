@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <limits>
 
 #include <itkCastImageFilter.h>
@@ -48,6 +49,29 @@ CreateImageIO(const fs::path & path)
              " (supported: .nii .nii.gz .nrrd .nhdr .mha .mhd)");
 }
 
+/// MetaImage headers are parsed by ITK's MetaIO, which copies field names and values into fixed 255-byte buffers
+/// (a fuzzed header with a long binary field overflowed them). Refuse such headers before MetaIO sees them: every
+/// header line up to ElementDataFile must be printable text of at most 250 characters.
+void
+CheckMetaImageHeader(const fs::path & path)
+{
+  std::ifstream in(path, std::ios::binary);
+  std::string line;
+  int lines = 0;
+  while (std::getline(in, line) && lines++ < 200)
+  {
+    if (!line.empty() && line.back() == '\r')
+      line.pop_back();
+    if (line.size() > 250)
+      ThrowInput("MetaImage header of " + path.filename().string() + " has a line longer than 250 characters");
+    for (unsigned char c : line)
+      if (c < 0x20 && c != '\t')
+        ThrowInput("MetaImage header of " + path.filename().string() + " holds binary data");
+    if (line.rfind("ElementDataFile", 0) == 0)
+      return;
+  }
+}
+
 /// Reads the header, validates it, returns the IO object ready to be given to a reader.
 itk::ImageIOBase::Pointer
 OpenHeader(const fs::path & path)
@@ -57,6 +81,9 @@ OpenHeader(const fs::path & path)
   if (fs::is_directory(path))
     ThrowInput("is a directory, not an image file: " + path.string());
   itk::ImageIOBase::Pointer io = CreateImageIO(path);
+  const std::string ext = LowerExtension(path);
+  if (ext == ".mha" || ext == ".mhd")
+    CheckMetaImageHeader(path);
   if (!io->CanReadFile(path.string().c_str()))
     ThrowInput("not a readable " + LowerExtension(path) + " image: " + path.string());
   try
@@ -146,8 +173,8 @@ WriteWith(const TImage * image, const fs::path & path, bool force, bool compress
                     writer->SetInput(image);
                     const std::string ext = LowerExtension(path);
                     writer->SetUseCompression(ext == ".nii.gz" || (ext != ".nii" && compress));
-    // fastest deflate level: writing dominates short runs, and level 1 files are only ~10% larger
-    io->SetCompressionLevel(1);
+                    // fastest deflate level: writing dominates short runs, and level 1 files are only ~10% larger
+                    io->SetCompressionLevel(1);
                     WithContext(
                       "while writing " + path.filename().string(), [&]() { writer->Update(); }, ErrorKind::Output);
                   });

@@ -168,6 +168,12 @@ TEST(ImageIo, BadFilesGiveInputErrors)
   expectInput(dir / "garbage.nii");
   const fs::path fixtures = gw::testing::TestingData() / "fixtures" / "bad_headers";
   expectInput(fixtures / "huge_dims.nhdr");
+  {
+    // a MetaImage header with a long binary field (found by fuzzing: ITK's MetaIO overflowed a fixed buffer)
+    std::ofstream m(dir / "long.mha", std::ios::binary);
+    m << "ObjectType = Image\nNDims = 3\nOffset(= 0 0 A" << std::string(600, '\x91') << "\nElementDataFile = LOCAL\n";
+  }
+  expectInput(dir / "long.mha");
   expectInput(fixtures / "not_an_image.nii.gz");
   // a 4D image with several volumes is not a 3D image
   auto series = Float4DImage::New();
