@@ -1,9 +1,12 @@
 // DCMTK-based reading of one DICOM file: header facts (classic, mosaic, enhanced multi-frame) and pixel decoding.
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <iomanip>
 #include <mutex>
+#include <set>
 #include <sstream>
 
 #include <dcmtk/config/osconfig.h>
@@ -352,6 +355,201 @@ LooksLikeDicom(const std::uint8_t * p, std::size_t n)
   return false;
 }
 
+/// Random access to the bytes of a DICOM file (plain file or gunzipped buffer) for the length check below.
+class ByteSource
+{
+public:
+  explicit ByteSource(const fs::path & path)
+    : m_File(path, std::ios::binary)
+  {
+    std::error_code ec;
+    m_Size = static_cast<std::uint64_t>(fs::file_size(path, ec));
+    if (ec)
+      m_Size = 0;
+  }
+  ByteSource(const std::uint8_t * data, std::size_t size)
+    : m_Data(data)
+    , m_Size(size)
+  {
+  }
+  std::uint64_t Size() const { return m_Size; }
+  bool Read(std::uint64_t offset, void * out, std::size_t n)
+  {
+    if (offset + n > m_Size)
+      return false;
+    if (m_Data)
+    {
+      std::memcpy(out, m_Data + offset, n);
+      return true;
+    }
+    m_File.clear();
+    m_File.seekg(static_cast<std::streamoff>(offset));
+    m_File.read(static_cast<char *>(out), static_cast<std::streamsize>(n));
+    return static_cast<std::size_t>(m_File.gcount()) == n;
+  }
+
+private:
+  std::ifstream m_File;
+  const std::uint8_t * m_Data = nullptr;
+  std::uint64_t m_Size = 0;
+};
+
+/// Walks the element headers of [pos, end) and checks that no defined length runs past `end` (the enclosing
+/// item, sequence or file). DCMTK allocates an element's value as soon as it reads its length, so a few-byte file
+/// claiming a 4 GB element would allocate 4 GB (found by fuzzing); such files are refused before DCMTK sees them.
+/// Undefined lengths (sequences, items, encapsulated pixel data) are followed to their delimiters.
+bool
+WalkLengths(ByteSource & src, std::uint64_t & pos, std::uint64_t end, bool explicitVr, bool bigEndian, int depth,
+            std::string & why, bool opaqueItems = false)
+{
+  if (depth > 16)
+  {
+    why = "sequences nested deeper than 16 levels";
+    return false;
+  }
+  auto u16 = [&](const std::uint8_t * b)
+  { return bigEndian ? std::uint32_t(b[0] << 8 | b[1]) : std::uint32_t(b[1] << 8 | b[0]); };
+  auto u32 = [&](const std::uint8_t * b)
+  {
+    return bigEndian ? (std::uint32_t(b[0]) << 24 | std::uint32_t(b[1]) << 16 | std::uint32_t(b[2]) << 8 | b[3])
+                     : (std::uint32_t(b[3]) << 24 | std::uint32_t(b[2]) << 16 | std::uint32_t(b[1]) << 8 | b[0]);
+  };
+  while (pos + 8 <= end)
+  {
+    std::uint8_t h[12];
+    if (!src.Read(pos, h, 8))
+      return true; // truncated header: DCMTK reports it
+    const std::uint32_t group = u16(h), element = u16(h + 2);
+    std::uint64_t length = 0;
+    std::uint64_t headerSize = 8;
+    bool sequence = false, encapsulated = false;
+    if (group == 0xFFFE)
+    {
+      length = u32(h + 4); // items and delimiters are always implicit
+      if (element == 0xE00D || element == 0xE0DD)
+      {
+        pos += 8;
+        return true; // delimiter: the caller continues after it
+      }
+      sequence = !opaqueItems; // an item holds elements (a pixel data fragment holds bytes)
+    }
+    else if (opaqueItems)
+    {
+      why = "unexpected element inside encapsulated pixel data";
+      return false;
+    }
+    else if (explicitVr)
+    {
+      const char vr[3] = { char(h[4]), char(h[5]), 0 };
+      static const std::set<std::string> longVr{ "OB", "OD", "OF", "OL", "OV", "OW", "SQ",
+                                                 "UC", "UN", "UR", "UT", "SV", "UV" };
+      if (longVr.count(vr))
+      {
+        if (!src.Read(pos + 8, h + 8, 4))
+          return true;
+        length = u32(h + 8);
+        headerSize = 12;
+      }
+      else
+        length = u16(h + 6);
+      sequence = std::string(vr) == "SQ";
+      encapsulated = !sequence && (std::string(vr) == "OB" || std::string(vr) == "OW");
+    }
+    else
+      length = u32(h + 4);
+    pos += headerSize;
+    if (length == 0xFFFFFFFFull)
+    {
+      // undefined length: items (or fragments) up to the sequence delimiter
+      if (!WalkLengths(src, pos, end, explicitVr, bigEndian, depth + 1, why, encapsulated))
+        return false;
+      continue;
+    }
+    if (length > end - pos)
+    {
+      std::ostringstream os;
+      os << "element (" << std::hex << std::setw(4) << std::setfill('0') << group << "," << std::setw(4) << element
+         << std::dec << ") claims " << length << " bytes but only " << (end - pos) << " remain";
+      why = os.str();
+      return false;
+    }
+    if (sequence && length > 0)
+    {
+      std::uint64_t inner = pos;
+      if (!WalkLengths(src, inner, pos + length, explicitVr, bigEndian, depth + 1, why))
+        return false;
+    }
+    pos += length;
+  }
+  return true;
+}
+
+/// Checks the element lengths of a whole file: the meta group (explicit VR little endian) then the dataset in
+/// its transfer syntax (deflated datasets are left to DCMTK).
+bool
+CheckElementLengths(ByteSource & src, std::string & why)
+{
+  std::uint64_t pos = 0;
+  std::string syntax;
+  std::uint8_t pre[132] = {};
+  if (src.Size() >= 132 && src.Read(0, pre, 132) && std::memcmp(pre + 128, "DICM", 4) == 0)
+  {
+    pos = 132;
+    // meta group: explicit VR little endian, group 0002 only
+    while (pos + 8 <= src.Size())
+    {
+      std::uint8_t h[12];
+      if (!src.Read(pos, h, 8))
+        break;
+      const unsigned group = h[0] | (h[1] << 8), element = h[2] | (h[3] << 8);
+      if (group != 0x0002)
+        break;
+      const std::string vr{ char(h[4]), char(h[5]) };
+      std::uint64_t length = 0, headerSize = 8;
+      if (vr == "OB" || vr == "UN" || vr == "SQ" || vr == "UT" || vr == "UC" || vr == "UR")
+      {
+        if (!src.Read(pos + 8, h + 8, 4))
+          break;
+        length =
+          std::uint32_t(h[8]) | std::uint32_t(h[9]) << 8 | std::uint32_t(h[10]) << 16 | std::uint32_t(h[11]) << 24;
+        headerSize = 12;
+      }
+      else
+        length = h[6] | (h[7] << 8);
+      pos += headerSize;
+      if (length > src.Size() - pos)
+      {
+        why = "file meta element claims more bytes than the file holds";
+        return false;
+      }
+      if (element == 0x0010 && length < 128)
+      {
+        std::vector<char> uid(length);
+        if (src.Read(pos, uid.data(), length))
+          syntax.assign(uid.begin(), uid.end());
+        while (!syntax.empty() && (syntax.back() == '\0' || syntax.back() == ' '))
+          syntax.pop_back();
+      }
+      pos += length;
+    }
+  }
+  if (syntax == "1.2.840.10008.1.2.1.99")
+    return true; // deflated: lengths are inside the compressed stream
+  bool explicitVr = true, bigEndian = false;
+  if (syntax == "1.2.840.10008.1.2")
+    explicitVr = false;
+  else if (syntax == "1.2.840.10008.1.2.2")
+    bigEndian = true;
+  else if (syntax.empty())
+  {
+    // no meta header: explicit VR when bytes 4-5 look like a VR
+    std::uint8_t h[6] = {};
+    if (src.Read(pos, h, 6))
+      explicitVr = std::isupper(h[4]) && std::isupper(h[5]);
+  }
+  return WalkLengths(src, pos, src.Size(), explicitVr, bigEndian, 0, why);
+}
+
 struct Loaded
 {
   DcmFileFormat file;
@@ -381,6 +579,15 @@ Load(const fs::path & path, Loaded & loaded, bool headerOnly, std::string & erro
       error = "not DICOM";
       return false;
     }
+    {
+      ByteSource src(path);
+      std::string why;
+      if (!CheckElementLengths(src, why))
+      {
+        error = "malformed DICOM: " + why;
+        return false;
+      }
+    }
     const OFCondition c =
       headerOnly
         ? loaded.file.loadFile(path.string().c_str(), EXS_Unknown, EGL_noChange, 4096, ERM_autoDetect)
@@ -399,6 +606,15 @@ Load(const fs::path & path, Loaded & loaded, bool headerOnly, std::string & erro
   {
     error = "not DICOM (gzip content)";
     return false;
+  }
+  {
+    ByteSource src(raw.data(), raw.size());
+    std::string why;
+    if (!CheckElementLengths(src, why))
+    {
+      error = "malformed DICOM: " + why;
+      return false;
+    }
   }
   loaded.buffer = std::move(raw);
   DcmInputBufferStream stream;

@@ -379,3 +379,32 @@ TEST(DicomImport, ClassificationOverrides)
   std::ofstream(dir / "good.json") << R"({"7": "T1post"})";
   EXPECT_EQ(gw::dicom::ReadClassificationOverrides(dir / "good.json").at("7"), "T1post");
 }
+
+namespace
+{
+TEST(DicomImport, ElementClaimingMoreBytesThanTheFileIsRefusedBeforeParsing)
+{
+  // Found by fuzzing: a few-byte file whose OB element claims 0x41414141 bytes made DCMTK allocate 1 GB.
+  gw::testing::ScratchDir dir;
+  std::string bytes(128, '\0');
+  bytes += "DICM";
+  auto le16 = [](unsigned v) { return std::string{ char(v & 0xff), char(v >> 8) }; };
+  auto le32 = [](unsigned v) {
+    return std::string{ char(v & 0xff), char((v >> 8) & 0xff), char((v >> 16) & 0xff), char(v >> 24) };
+  };
+  const std::string ts = "1.2.840.10008.1.2.1"; // explicit VR little endian (odd length: padded with NUL)
+  bytes += le16(0x0002) + le16(0x0010) + "UI" + le16(20) + ts + std::string(1, '\0');
+  bytes += le16(0x0008) + le16(0x0060) + "CS" + le16(2) + "MR";
+  bytes += le16(0x0009) + le16(0x1010) + "OB" + le16(0) + le32(0x41414141u) + "AAAA";
+  {
+    std::ofstream(dir / "bad.dcm", std::ios::binary) << bytes;
+  }
+  const auto scan = gw::dicom::ScanDirectories({ dir.Path() });
+  EXPECT_TRUE(scan.series.empty());
+  ASSERT_FALSE(scan.notes.empty());
+  std::string notes;
+  for (const auto & n : scan.notes)
+    notes += n + "\n";
+  EXPECT_NE(notes.find("claims"), std::string::npos) << notes;
+}
+} // namespace
