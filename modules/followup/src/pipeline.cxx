@@ -1128,6 +1128,7 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
                                SafeId(flag.code) + "_" + planeName + ".png";
       report::SnapshotOptions so;
       so.crosshair = true;
+      so.pixelSize = 0.5 * std::min({ image->GetSpacing()[0], image->GetSpacing()[1], image->GetSpacing()[2] });
       report::WriteSnapshot(image, overlays, centre, plane, figures / name, force, so);
       content.figures.push_back({ "figures/" + name,
                                   flag.code + " at " + flag.timepoint + " (" + planeName + ", " + roleShown +
@@ -1153,8 +1154,11 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
                                                                 : std::array<unsigned char, 3>{ 255, 0, 255 } });
     const PointType centre = siteBaseline ? *siteBaseline : report::ImageCenter(baseline);
     const std::string name = "overview_" + SafeId(w.tp->id) + "_sagittal.png";
+    report::SnapshotOptions so;
+    const auto sp = w.anatInBaseline.at(w.primaryRole)->GetSpacing();
+    so.pixelSize = 0.5 * std::min({ sp[0], sp[1], sp[2] });
     report::WriteSnapshot(w.anatInBaseline.at(w.primaryRole), overlays, centre, report::Plane::Sagittal, figures / name,
-                          force);
+                          force, so);
     content.figures.push_back(
       { "figures/" + name, w.tp->id + ": " + w.primaryRole + " in baseline space", w.tp->id, "" });
   }
