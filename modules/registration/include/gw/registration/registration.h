@@ -63,9 +63,9 @@ struct RegistrationOptions
   /// least `minimumSamples` and at most `maximumSamples` fall inside the fixed mask.
   double samplingPercentage = 0.15;
   unsigned int minimumSamples = 20000;
-  unsigned int maximumSamples = 30000;  ///< cap per level (large images: 0.72 x 0.72 x 4 mm FLAIR has 3.7 M voxels)
-  unsigned int histogramBins = 32;      ///< Mattes MI
-  unsigned int iterations = 200;        ///< per level and stage (rigid/affine)
+  unsigned int maximumSamples = 30000; ///< cap per level (large images: 0.72 x 0.72 x 4 mm FLAIR has 3.7 M voxels)
+  unsigned int histogramBins = 32;     ///< Mattes MI
+  unsigned int iterations = 200;       ///< per level and stage (rigid/affine)
   /// Optimizer (regular-step gradient descent, PhysicalShift scales): first step and stop step, in mm of the
   /// largest point shift the step causes.
   double maximumStepMm = 2.0;
