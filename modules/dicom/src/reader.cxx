@@ -534,7 +534,43 @@ CheckElementLengths(ByteSource & src, std::string & why)
     }
   }
   if (syntax == "1.2.840.10008.1.2.1.99")
-    return true; // deflated: lengths are inside the compressed stream
+  {
+    // deflated explicit VR little endian: inflate the dataset (raw deflate, output capped) and walk that
+    constexpr std::uint64_t maxInflated = std::uint64_t{ 1 } << 29; // 512 MiB
+    const std::uint64_t compressedSize = src.Size() - pos;
+    if (compressedSize > maxInflated)
+      return true;
+    std::vector<std::uint8_t> in(static_cast<std::size_t>(compressedSize));
+    if (!src.Read(pos, in.data(), in.size()))
+      return true;
+    z_stream zs{};
+    if (inflateInit2(&zs, -15) != Z_OK)
+      return true;
+    std::vector<std::uint8_t> out;
+    std::uint8_t chunk[65536];
+    zs.next_in = in.data();
+    zs.avail_in = static_cast<uInt>(in.size());
+    int rc = Z_OK;
+    while (rc == Z_OK)
+    {
+      zs.next_out = chunk;
+      zs.avail_out = sizeof(chunk);
+      rc = inflate(&zs, Z_NO_FLUSH);
+      out.insert(out.end(), chunk, chunk + (sizeof(chunk) - zs.avail_out));
+      if (out.size() > maxInflated)
+      {
+        inflateEnd(&zs);
+        why = "deflated dataset inflates to more than 512 MiB";
+        return false;
+      }
+      if (zs.avail_in == 0 && rc == Z_OK && zs.avail_out != 0)
+        break;
+    }
+    inflateEnd(&zs);
+    ByteSource inflated(out.data(), out.size());
+    std::uint64_t p = 0;
+    return WalkLengths(inflated, p, inflated.Size(), true, false, 0, why);
+  }
   bool explicitVr = true, bigEndian = false;
   if (syntax == "1.2.840.10008.1.2")
     explicitVr = false;

@@ -408,3 +408,42 @@ TEST(DicomImport, ElementClaimingMoreBytesThanTheFileIsRefusedBeforeParsing)
   EXPECT_NE(notes.find("claims"), std::string::npos) << notes;
 }
 } // namespace
+
+namespace
+{
+TEST(DicomImport, DeflatedDatasetClaimingHugeElementIsRefused)
+{
+  // Found by fuzzing: the same attack inside a deflated (1.2.840.10008.1.2.1.99) dataset.
+  gw::testing::ScratchDir dir;
+  auto le16 = [](unsigned v) { return std::string{ char(v & 0xff), char(v >> 8) }; };
+  auto le32 = [](unsigned v) {
+    return std::string{ char(v & 0xff), char((v >> 8) & 0xff), char((v >> 16) & 0xff), char(v >> 24) };
+  };
+  std::string dataset = le16(0x0008) + le16(0x0060) + "CS" + le16(2) + "MR";
+  dataset += le16(0x0009) + le16(0x1010) + "OB" + le16(0) + le32(0x41414141u) + "AAAA";
+  std::string deflated(256, '\0');
+  z_stream zs{};
+  ASSERT_EQ(deflateInit2(&zs, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  zs.next_in = reinterpret_cast<Bytef *>(dataset.data());
+  zs.avail_in = static_cast<uInt>(dataset.size());
+  zs.next_out = reinterpret_cast<Bytef *>(deflated.data());
+  zs.avail_out = static_cast<uInt>(deflated.size());
+  ASSERT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
+  deflated.resize(deflated.size() - zs.avail_out);
+  deflateEnd(&zs);
+  const std::string ts = "1.2.840.10008.1.2.1.99"; // 22 characters: even
+  std::string bytes(128, '\0');
+  bytes += "DICM";
+  bytes += le16(0x0002) + le16(0x0010) + "UI" + le16(static_cast<unsigned>(ts.size())) + ts;
+  bytes += deflated;
+  {
+    std::ofstream(dir / "bad.dcm", std::ios::binary) << bytes;
+  }
+  const auto scan = gw::dicom::ScanDirectories({ dir.Path() });
+  EXPECT_TRUE(scan.series.empty());
+  std::string notes;
+  for (const auto & n : scan.notes)
+    notes += n + "\n";
+  EXPECT_NE(notes.find("claims"), std::string::npos) << notes;
+}
+} // namespace
