@@ -72,6 +72,38 @@ CheckMetaImageHeader(const fs::path & path)
   }
 }
 
+/// A NIfTI header that claims more voxel bytes than the file holds is refused before ITK allocates the image (a
+/// 351-byte file claiming 3.8 GB was found by fuzzing). .nii: the file size; .nii.gz: the gzip trailer's
+/// uncompressed size (modulo 2^32, so only checked below 4 GiB). Other formats keep ITK's own read-time checks.
+void
+CheckVoxelBytesPresent(const fs::path & path, const itk::ImageIOBase * io)
+{
+  const std::string ext = LowerExtension(path);
+  if (ext != ".nii" && ext != ".nii.gz")
+    return;
+  const std::uint64_t needed = static_cast<std::uint64_t>(io->GetImageSizeInBytes()) + 348;
+  std::error_code ec;
+  const std::uint64_t fileSize = fs::file_size(path, ec);
+  if (ec)
+    return;
+  std::uint64_t available = fileSize;
+  if (ext == ".nii.gz")
+  {
+    if (needed >= (std::uint64_t{ 1 } << 32) || fileSize < 18)
+      return;
+    std::ifstream in(path, std::ios::binary);
+    in.seekg(-4, std::ios::end);
+    unsigned char t[4] = {};
+    in.read(reinterpret_cast<char *>(t), 4);
+    if (in.gcount() != 4)
+      return;
+    available = std::uint64_t(t[0]) | std::uint64_t(t[1]) << 8 | std::uint64_t(t[2]) << 16 | std::uint64_t(t[3]) << 24;
+  }
+  if (available < needed)
+    ThrowInput("image " + path.filename().string() + " claims " + std::to_string(needed) +
+               " bytes of header and voxels but holds " + std::to_string(available) + "; refused before allocation");
+}
+
 /// Reads the header, validates it, returns the IO object ready to be given to a reader.
 itk::ImageIOBase::Pointer
 OpenHeader(const fs::path & path)
@@ -117,6 +149,7 @@ OpenHeader(const fs::path & path)
       ThrowInput("image " + path.filename().string() + " has a non-positive or non-finite spacing on axis " +
                  std::to_string(d));
   }
+  CheckVoxelBytesPresent(path, io);
   return io;
 }
 

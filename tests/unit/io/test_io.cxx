@@ -1,5 +1,6 @@
 // IO: image formats, gradient tables (FSL and NRRD DWMRI), transforms.
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -174,6 +175,16 @@ TEST(ImageIo, BadFilesGiveInputErrors)
     m << "ObjectType = Image\nNDims = 3\nOffset(= 0 0 A" << std::string(600, '\x91') << "\nElementDataFile = LOCAL\n";
   }
   expectInput(dir / "long.mha");
+  {
+    // a NIfTI header claiming far more voxels than the file holds (found by fuzzing: ITK allocated 3.8 GB)
+    auto small = Ramp();
+    gw::io::WriteImage(small.GetPointer(), dir / "ok.nii", false);
+    std::string bytes = gw::ReadFile(dir / "ok.nii");
+    const short dims[4] = { 3, 1000, 1000, 900 };
+    std::memcpy(&bytes[40], dims, sizeof(dims));
+    std::ofstream(dir / "claims.nii", std::ios::binary) << bytes;
+  }
+  expectInput(dir / "claims.nii");
   expectInput(fixtures / "not_an_image.nii.gz");
   // a 4D image with several volumes is not a 3D image
   auto series = Float4DImage::New();
