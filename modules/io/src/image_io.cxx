@@ -292,34 +292,49 @@ ReadLabelImage(const fs::path & path)
   return labels;
 }
 
+namespace
+{
+/// A multi-component file must be 3D (one vector per voxel).
+void
+RequireVector3D(const itk::ImageIOBase * io, const fs::path & path)
+{
+  if (io->GetNumberOfDimensions() > 3)
+    ThrowInput(path.filename().string() + " is a multi-component image with more than 3 dimensions");
+}
+
+/// Scalar series of an opened header as 4D (dimensions past the 4th must be 1).
+Float4DImage::Pointer
+ReadScalarSeries(const fs::path & path, itk::ImageIOBase * io)
+{
+  for (unsigned int d = 4; d < io->GetNumberOfDimensions(); ++d)
+    if (io->GetDimensions(d) != 1)
+      ThrowInput(path.filename().string() + " has more than 4 non-trivial dimensions");
+  return ReadWith<Float4DImage>(path, io);
+}
+} // namespace
+
 Float4DImage::Pointer
 ReadFloat4DImage(const fs::path & path)
 {
   itk::ImageIOBase::Pointer io = OpenHeader(path);
   if (io->GetNumberOfComponents() > 1)
   {
-    if (io->GetNumberOfDimensions() > 3)
-      ThrowInput(path.filename().string() + " is a multi-component image with more than 3 dimensions");
+    RequireVector3D(io, path);
     return ToFloat4DImage(ReadWith<DwiImage>(path, io));
   }
-  if (io->GetNumberOfDimensions() > 4)
-    for (unsigned int d = 4; d < io->GetNumberOfDimensions(); ++d)
-      if (io->GetDimensions(d) != 1)
-        ThrowInput(path.filename().string() + " has more than 4 non-trivial dimensions");
-  return ReadWith<Float4DImage>(path, io);
+  return ReadScalarSeries(path, io);
 }
 
 DwiImage::Pointer
 ReadVectorImage(const fs::path & path)
 {
-  itk::ImageIOBase::Pointer io = OpenHeader(path);
+  itk::ImageIOBase::Pointer io = OpenHeader(path); // header read once, whichever layout the file has
   if (io->GetNumberOfComponents() > 1)
   {
-    if (io->GetNumberOfDimensions() > 3)
-      ThrowInput(path.filename().string() + " is a multi-component image with more than 3 dimensions");
+    RequireVector3D(io, path);
     return ReadWith<DwiImage>(path, io);
   }
-  return ToVectorImage(ReadFloat4DImage(path));
+  return ToVectorImage(ReadScalarSeries(path, io));
 }
 
 void
