@@ -18,6 +18,7 @@
 #include "gw/core/files.h"
 #include "gw/core/log.h"
 #include "gw/core/progress.h"
+#include "gw/core/text.h"
 
 namespace gw::cli
 {
@@ -107,33 +108,6 @@ Join(const std::vector<T> & v, const char * sep = ",")
       os << v[k];
   }
   return os.str();
-}
-
-std::string
-XmlEscape(const std::string & text)
-{
-  std::string out;
-  for (char c : text)
-  {
-    switch (c)
-    {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
 }
 
 const char *
@@ -763,7 +737,7 @@ App::Xml() const
   const auto & info = m_Impl->info;
   std::ostringstream os;
   auto tag = [&](int indent, const std::string & name, const std::string & value)
-  { os << std::string(indent, ' ') << "<" << name << ">" << XmlEscape(value) << "</" << name << ">\n"; };
+  { os << std::string(indent, ' ') << "<" << name << ">" << EscapeMarkup(value) << "</" << name << ">\n"; };
   os << "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<executable>\n";
   tag(2, "category", info.category);
   tag(2, "title", info.title);
@@ -789,9 +763,9 @@ App::Xml() const
     if (p.kind == Kind::Point)
       os << " coordinateSystem=\"lps\"";
     if ((p.kind == Kind::File || p.kind == Kind::Image || p.kind == Kind::Geometry) && !p.extensions.empty())
-      os << " fileExtensions=\"" << XmlEscape(p.extensions) << "\"";
+      os << " fileExtensions=\"" << EscapeMarkup(p.extensions) << "\"";
     if (p.kind == Kind::Image && !p.imageType.empty())
-      os << " type=\"" << XmlEscape(p.imageType) << "\"";
+      os << " type=\"" << EscapeMarkup(p.imageType) << "\"";
     os << ">\n";
     tag(6, "name", p.name);
     if (p.index >= 0)
@@ -881,8 +855,8 @@ public:
     else if (IsTerminal(2))
       m_Mode = Mode::Bar;
     if (m_Mode == Mode::Slicer)
-      std::cout << "<filter-start>\n<filter-name>" << XmlEscape(m_Name) << "</filter-name>\n<filter-comment>"
-                << XmlEscape(m_Name) << "</filter-comment>\n</filter-start>" << std::endl;
+      std::cout << "<filter-start>\n<filter-name>" << EscapeMarkup(m_Name) << "</filter-name>\n<filter-comment>"
+                << EscapeMarkup(m_Name) << "</filter-comment>\n</filter-start>" << std::endl;
     if (m_Mode != Mode::None)
       SetProgressSink([this](double f, const std::string & stage) { Report(f, stage); });
   }
@@ -899,7 +873,7 @@ public:
     if (m_Mode == Mode::Slicer)
     {
       const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - m_Start).count();
-      std::cout << "<filter-progress>1</filter-progress>\n<filter-end>\n<filter-name>" << XmlEscape(m_Name)
+      std::cout << "<filter-progress>1</filter-progress>\n<filter-end>\n<filter-name>" << EscapeMarkup(m_Name)
                 << "</filter-name>\n<filter-time>" << FormatNumber(secs) << "</filter-time>\n</filter-end>"
                 << std::endl;
     }

@@ -7,35 +7,14 @@
 
 #include "gw/core/files.h"
 #include "gw/core/provenance.h"
+#include "gw/core/text.h"
 
 namespace gw::report
 {
 std::string
 Escape(const std::string & text)
 {
-  std::string out;
-  for (char c : text)
-    switch (c)
-    {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  return out;
+  return EscapeMarkup(text);
 }
 
 namespace

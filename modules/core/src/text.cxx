@@ -1,0 +1,33 @@
+#include "gw/core/text.h"
+
+namespace gw
+{
+std::string
+EscapeMarkup(const std::string & text)
+{
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text)
+    switch (c)
+    {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  return out;
+}
+} // namespace gw
