@@ -36,15 +36,11 @@ struct PixelBlock
 /// Throws Error(Input) when the pixels cannot be decoded.
 PixelBlock DecodePixels(const fs::path & path);
 
-/// What the scan already knows about a single-frame file, enabling a direct read of uncompressed little-endian
-/// pixel data (verified against the PixelData tag and length; DCMTK is used whenever the check fails).
-struct PixelHint
-{
-  unsigned int rows = 0, columns = 0, bitsAllocated = 16, samplesPerPixel = 1;
-  bool isSigned = false;
-  std::string transferSyntax;
-};
-PixelBlock DecodePixels(const fs::path & path, const PixelHint & hint);
+/// Decodes all frames of a file using what the scan found (PixelDataInfo): native little-endian pixel data are read
+/// directly (one read of exactly the pixel bytes, after checking the element tag); compressed data are decoded from
+/// the image pixel module and the pixel element only (the rest of the header is not parsed again). Falls back to
+/// DecodePixels(path) when the location is unknown or no longer matches the file.
+PixelBlock DecodePixels(const fs::path & path, const PixelDataInfo & info);
 
 /// Siemens CSA header (SV10 or the older format): element name → values (strings).
 using CsaHeader = std::map<std::string, std::vector<std::string>>;

@@ -1,10 +1,12 @@
 // DCMTK-based reading of one DICOM file: header facts (classic, mosaic, enhanced multi-frame) and pixel decoding.
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <fstream>
 #include <iomanip>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -25,6 +27,10 @@
 #include <dcmtk/oflog/oflog.h>
 #include <openjpeg-2.5/openjpeg.h> // explicit: ITK ships an older, mangled openjpeg.h
 #include <zlib.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "gw/core/error.h"
 #include "internal.h"
@@ -355,43 +361,173 @@ LooksLikeDicom(const std::uint8_t * p, std::size_t n)
   return false;
 }
 
-/// Random access to the bytes of a DICOM file (plain file or gunzipped buffer) for the length check below.
+/// Reads [offset, offset+n) of an open file descriptor; false on a short read or error.
+bool
+PRead(int fd, std::uint64_t offset, void * out, std::size_t n)
+{
+  auto * p = static_cast<char *>(out);
+  while (n > 0)
+  {
+    const ssize_t k = ::pread(fd, p, n, static_cast<off_t>(offset));
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0)
+      return false;
+    p += k;
+    n -= static_cast<std::size_t>(k);
+    offset += static_cast<std::uint64_t>(k);
+  }
+  return true;
+}
+
+/// A read-only file descriptor closed on scope exit.
+class FileHandle
+{
+public:
+  explicit FileHandle(const fs::path & path)
+    : m_Fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC))
+  {
+  }
+  ~FileHandle()
+  {
+    if (m_Fd >= 0)
+      ::close(m_Fd);
+  }
+  FileHandle(const FileHandle &) = delete;
+  FileHandle & operator=(const FileHandle &) = delete;
+  int Fd() const { return m_Fd; }
+  bool Ok() const { return m_Fd >= 0; }
+  std::uint64_t Size() const
+  {
+    struct stat st
+    {
+    };
+    return m_Fd >= 0 && ::fstat(m_Fd, &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+  }
+
+private:
+  int m_Fd = -1;
+};
+
+/// Random access to the bytes of a DICOM file: a gunzipped buffer, or the file itself read in large blocks (a
+/// growing buffer of the leading bytes, where the header is, plus a window for reads further on), so that walking
+/// thousands of element headers costs a handful of system calls and the pixel data are not read.
 class ByteSource
 {
 public:
+  /// Opens a file; gzip-compressed files are inflated in memory. Check Ok().
   explicit ByteSource(const fs::path & path)
-    : m_File(path, std::ios::binary)
+    : m_Handle(std::make_unique<FileHandle>(path))
   {
-    std::error_code ec;
-    m_Size = static_cast<std::uint64_t>(fs::file_size(path, ec));
-    if (ec)
-      m_Size = 0;
+    if (!m_Handle->Ok())
+    {
+      m_Error = "unreadable";
+      return;
+    }
+    m_Size = m_Handle->Size();
+    std::uint8_t magic[2] = {};
+    if (m_Size >= 2 && PRead(m_Handle->Fd(), 0, magic, 2) && magic[0] == 0x1f && magic[1] == 0x8b)
+    {
+      std::vector<std::uint8_t> raw(static_cast<std::size_t>(m_Size));
+      if (!PRead(m_Handle->Fd(), 0, raw.data(), raw.size()))
+      {
+        m_Error = "unreadable";
+        return;
+      }
+      m_Handle.reset();
+      if (!Inflate(raw, m_Owned, m_Error))
+        return;
+      m_Gzip = true;
+      m_Data = m_Owned.data();
+      m_Size = m_Owned.size();
+    }
+    m_Ok = true;
   }
   ByteSource(const std::uint8_t * data, std::size_t size)
     : m_Data(data)
     , m_Size(size)
+    , m_Ok(true)
   {
   }
+  bool Ok() const { return m_Ok; }
+  const std::string & Error() const { return m_Error; }
+  bool Gzip() const { return m_Gzip; }
   std::uint64_t Size() const { return m_Size; }
   bool Read(std::uint64_t offset, void * out, std::size_t n)
   {
-    if (offset + n > m_Size)
+    if (!m_Ok || offset > m_Size || n > m_Size - offset)
       return false;
     if (m_Data)
     {
       std::memcpy(out, m_Data + offset, n);
       return true;
     }
-    m_File.clear();
-    m_File.seekg(static_cast<std::streamoff>(offset));
-    m_File.read(static_cast<char *>(out), static_cast<std::streamsize>(n));
-    return static_cast<std::size_t>(m_File.gcount()) == n;
+    if (offset + n > m_Head.size() && offset <= m_Head.size() + block && offset + n <= maxHead)
+      ExtendHead(offset + n);
+    if (offset + n <= m_Head.size())
+    {
+      std::memcpy(out, m_Head.data() + offset, n);
+      return true;
+    }
+    if (n >= block)
+      return PRead(m_Handle->Fd(), offset, out, n);
+    if (offset < m_WindowStart || offset + n > m_WindowStart + m_Window.size())
+    {
+      m_Window.resize(static_cast<std::size_t>(std::min<std::uint64_t>(block, m_Size - offset)));
+      m_WindowStart = offset;
+      if (!PRead(m_Handle->Fd(), offset, m_Window.data(), m_Window.size()))
+      {
+        m_Window.clear();
+        return false;
+      }
+    }
+    std::memcpy(out, m_Window.data() + (offset - m_WindowStart), n);
+    return true;
+  }
+  /// The contiguous bytes [0, n) (n <= Size()); nullptr when they cannot be read.
+  const std::uint8_t * Head(std::uint64_t n)
+  {
+    if (!m_Ok || n > m_Size)
+      return nullptr;
+    if (m_Data)
+      return m_Data;
+    if (n > m_Head.size() && !ExtendHead(n, true))
+      return nullptr;
+    return m_Head.data();
   }
 
 private:
-  std::ifstream m_File;
+  static constexpr std::size_t block = 64 * 1024;                     // read granularity [bytes]
+  static constexpr std::uint64_t maxHead = std::uint64_t{ 64 } << 20; // header bytes kept while walking [bytes]
+  bool ExtendHead(std::uint64_t end, bool exact = false)
+  {
+    const std::size_t old = m_Head.size();
+    std::uint64_t target = exact ? end : std::max<std::uint64_t>({ end, 2 * old, block });
+    target = std::min(target, m_Size);
+    m_Head.resize(static_cast<std::size_t>(target));
+    if (!PRead(m_Handle->Fd(), old, m_Head.data() + old, m_Head.size() - old))
+    {
+      m_Head.resize(old);
+      return false;
+    }
+    return true;
+  }
+  std::unique_ptr<FileHandle> m_Handle;
+  std::vector<std::uint8_t> m_Owned; // inflated .gz content
   const std::uint8_t * m_Data = nullptr;
   std::uint64_t m_Size = 0;
+  std::vector<std::uint8_t> m_Head; // bytes [0, m_Head.size())
+  std::vector<std::uint8_t> m_Window;
+  std::uint64_t m_WindowStart = 0;
+  bool m_Ok = false, m_Gzip = false;
+  std::string m_Error;
+};
+
+/// What the length walk notes about the top-level elements (see PixelDataInfo).
+struct TopLevel
+{
+  std::uint64_t datasetOffset = 0, headerEnd = 0, elementOffset = 0, valueOffset = 0, valueLength = 0;
+  bool floatPixels = false, encapsulated = false, explicitVr = true, bigEndian = false, deflated = false;
 };
 
 /// Walks the element headers of [pos, end) and checks that no defined length runs past `end` (the enclosing
@@ -400,7 +536,7 @@ private:
 /// Undefined lengths (sequences, items, encapsulated pixel data) are followed to their delimiters.
 bool
 WalkLengths(ByteSource & src, std::uint64_t & pos, std::uint64_t end, bool explicitVr, bool bigEndian, int depth,
-            std::string & why, bool opaqueItems = false)
+            std::string & why, bool opaqueItems = false, TopLevel * top = nullptr)
 {
   if (depth > 16)
   {
@@ -440,10 +576,11 @@ WalkLengths(ByteSource & src, std::uint64_t & pos, std::uint64_t end, bool expli
     }
     else if (explicitVr)
     {
-      const char vr[3] = { char(h[4]), char(h[5]), 0 };
-      static const std::set<std::string> longVr{ "OB", "OD", "OF", "OL", "OV", "OW", "SQ",
-                                                 "UC", "UN", "UR", "UT", "SV", "UV" };
-      if (longVr.count(vr))
+      const char v0 = char(h[4]), v1 = char(h[5]);
+      const bool longVr = (v0 == 'O' && (v1 == 'B' || v1 == 'D' || v1 == 'F' || v1 == 'L' || v1 == 'V' || v1 == 'W')) ||
+                          (v0 == 'S' && (v1 == 'Q' || v1 == 'V')) ||
+                          (v0 == 'U' && (v1 == 'C' || v1 == 'N' || v1 == 'R' || v1 == 'T' || v1 == 'V'));
+      if (longVr)
       {
         if (!src.Read(pos + 8, h + 8, 4))
           return true;
@@ -452,11 +589,26 @@ WalkLengths(ByteSource & src, std::uint64_t & pos, std::uint64_t end, bool expli
       }
       else
         length = u16(h + 6);
-      sequence = std::string(vr) == "SQ";
-      encapsulated = !sequence && (std::string(vr) == "OB" || std::string(vr) == "OW");
+      sequence = v0 == 'S' && v1 == 'Q';
+      encapsulated = v0 == 'O' && (v1 == 'B' || v1 == 'W');
     }
     else
       length = u32(h + 4);
+    if (top && group != 0xFFFE)
+    {
+      if (group > 0x0028 && top->headerEnd == 0)
+        top->headerEnd = pos;
+      if (group == 0x7FE0 && (element == 0x0010 || element == 0x0008) && top->elementOffset == 0)
+      {
+        top->elementOffset = pos;
+        top->valueOffset = pos + headerSize;
+        top->valueLength = length;
+        top->floatPixels = element == 0x0008;
+        top->encapsulated = length == 0xFFFFFFFFull;
+        top->explicitVr = explicitVr;
+        top->bigEndian = bigEndian;
+      }
+    }
     pos += headerSize;
     if (length == 0xFFFFFFFFull)
     {
@@ -487,7 +639,7 @@ WalkLengths(ByteSource & src, std::uint64_t & pos, std::uint64_t end, bool expli
 /// Checks the element lengths of a whole file: the meta group (explicit VR little endian) then the dataset in
 /// its transfer syntax (deflated datasets are left to DCMTK).
 bool
-CheckElementLengths(ByteSource & src, std::string & why)
+CheckElementLengths(ByteSource & src, std::string & why, TopLevel * top = nullptr)
 {
   std::uint64_t pos = 0;
   std::string syntax;
@@ -535,6 +687,8 @@ CheckElementLengths(ByteSource & src, std::string & why)
   }
   if (syntax == "1.2.840.10008.1.2.1.99")
   {
+    if (top)
+      top->deflated = true; // offsets in the inflated dataset are of no use for reading the file
     // deflated explicit VR little endian: inflate the dataset (raw deflate, output capped) and walk that
     constexpr std::uint64_t maxInflated = std::uint64_t{ 1 } << 29; // 512 MiB
     const std::uint64_t compressedSize = src.Size() - pos;
@@ -583,88 +737,257 @@ CheckElementLengths(ByteSource & src, std::string & why)
     if (src.Read(pos, h, 6))
       explicitVr = std::isupper(h[4]) && std::isupper(h[5]);
   }
-  return WalkLengths(src, pos, src.Size(), explicitVr, bigEndian, 0, why);
+  if (top)
+  {
+    top->datasetOffset = pos;
+    top->explicitVr = explicitVr;
+    top->bigEndian = bigEndian;
+  }
+  return WalkLengths(src, pos, src.Size(), explicitVr, bigEndian, 0, why, false, top);
+}
+
+/// The private elements the import reads (top level only, by tag number; see ParseFile and ReadDiffusion): any
+/// other private element is left out before DCMTK parses a header. Vendor headers are mostly private (about two
+/// thirds of a Philips header) and DCMTK's private dictionary lookups dominate parsing. Private creators are kept.
+/// Keep this list in step with every DcmTagKey(odd group, ...) read in this file.
+bool
+PrivateElementRead(std::uint32_t group, std::uint32_t element, int depth)
+{
+  if (element <= 0x00FF)
+    return true; // private creator (gives kept private elements their VR in implicit VR files)
+  if (depth > 0)
+    return false;
+  switch ((group << 16) | element)
+  {
+    case 0x0019100c: // Siemens B_value
+    case 0x0019100e: // Siemens DiffusionGradientDirection
+    case 0x001910bb: // GE gradient x, y, z
+    case 0x001910bc:
+    case 0x001910bd:
+    case 0x00291010: // Siemens CSA image header
+    case 0x00431039: // GE b-value
+    case 0x00651009: // UIH b-value
+    case 0x00651037: // UIH gradient
+    case 0x20011003: // Philips b-value
+    case 0x20011004: // Philips diffusion direction (I: isotropic)
+    case 0x2005100e: // Philips scale slope
+    case 0x200510b0: // Philips gradient AP, FH, RL
+    case 0x200510b1:
+    case 0x200510b2:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// Copies the little-endian dataset elements of [pos, end) (a dataset, an item, or the items of a sequence) to
+/// `out`, leaving out the private elements that are not read (PrivateElementRead); the lengths of defined-length
+/// sequences and items are recomputed, undefined lengths and delimiters are kept. Implicit VR: defined-length
+/// elements are copied whole (their sequences are not looked into). Returns false when the structure is not
+/// understood; the caller then parses the unfiltered bytes.
+bool
+CopyWithoutUnreadPrivate(const std::uint8_t * b, std::uint64_t & pos, std::uint64_t end, bool explicitVr, int depth,
+                         std::vector<std::uint8_t> & out)
+{
+  if (depth > 16)
+    return false;
+  auto u16 = [&](std::uint64_t at) { return std::uint32_t(b[at]) | std::uint32_t(b[at + 1]) << 8; };
+  auto u32 = [&](std::uint64_t at) { return u16(at) | u16(at + 2) << 16; };
+  auto patch = [&](std::size_t at, std::size_t length)
+  {
+    if (length >= 0xFFFFFFFFull)
+      return false;
+    for (int k = 0; k < 4; ++k)
+      out[at + k] = static_cast<std::uint8_t>(length >> (8 * k));
+    return true;
+  };
+  // skips the content of an undefined-length element (items up to its sequence delimiter): a sequence in this
+  // dataset's encoding, UN content in implicit VR, OB/OW fragments as opaque items
+  auto skipUndefined = [&](std::uint64_t & p, bool contentExplicitVr, bool fragments)
+  {
+    ByteSource src(b, static_cast<std::size_t>(end));
+    std::string why;
+    return WalkLengths(src, p, end, contentExplicitVr, false, depth + 1, why, fragments);
+  };
+  while (pos + 8 <= end)
+  {
+    const std::uint64_t start = pos;
+    const std::uint32_t group = u16(pos), element = u16(pos + 2);
+    if (group == 0xFFFE)
+    {
+      const std::uint32_t length = u32(pos + 4);
+      pos += 8;
+      out.insert(out.end(), b + start, b + pos);
+      if (element == 0xE00D || element == 0xE0DD)
+        return true; // delimiter (copied): the caller continues after it
+      const std::size_t lengthAt = out.size() - 4;
+      const std::size_t contentAt = out.size();
+      if (length == 0xFFFFFFFFu)
+      {
+        if (!CopyWithoutUnreadPrivate(b, pos, end, explicitVr, depth + 1, out))
+          return false;
+        continue;
+      }
+      if (length > end - pos)
+        return false;
+      std::uint64_t inner = pos;
+      if (!CopyWithoutUnreadPrivate(b, inner, pos + length, explicitVr, depth + 1, out) ||
+          !patch(lengthAt, out.size() - contentAt))
+        return false;
+      pos += length;
+      continue;
+    }
+    std::uint64_t length = 0, headerSize = 8;
+    bool sequence = false, fragments = false, unknown = false;
+    if (explicitVr)
+    {
+      const char v0 = char(b[pos + 4]), v1 = char(b[pos + 5]);
+      const bool longVr = (v0 == 'O' && (v1 == 'B' || v1 == 'D' || v1 == 'F' || v1 == 'L' || v1 == 'V' || v1 == 'W')) ||
+                          (v0 == 'S' && (v1 == 'Q' || v1 == 'V')) ||
+                          (v0 == 'U' && (v1 == 'C' || v1 == 'N' || v1 == 'R' || v1 == 'T' || v1 == 'V'));
+      if (longVr)
+      {
+        if (pos + 12 > end)
+          return false;
+        length = u32(pos + 8);
+        headerSize = 12;
+      }
+      else
+        length = u16(pos + 6);
+      sequence = v0 == 'S' && v1 == 'Q';
+      fragments = v0 == 'O' && (v1 == 'B' || v1 == 'W');
+      unknown = v0 == 'U' && v1 == 'N';
+    }
+    else
+    {
+      length = u32(pos + 4);
+      // implicit VR: only sequences have undefined lengths before the pixel data; defined-length elements (sequences
+      // included) are copied whole
+      sequence = length == 0xFFFFFFFFull;
+    }
+    const bool undefined = length == 0xFFFFFFFFull;
+    if (!undefined && length > end - pos - headerSize)
+      return false;
+    const bool drop = (group & 1u) && group > 0x0008 && !PrivateElementRead(group, element, depth);
+    pos += headerSize;
+    if (undefined && !sequence && !fragments && !unknown)
+      return false;
+    if (drop || (undefined && !sequence))
+    {
+      // left out, or kept whole (undefined-length UN or OB/OW content is not filtered)
+      if (undefined)
+      {
+        if (!skipUndefined(pos, explicitVr && !unknown, fragments))
+          return false;
+      }
+      else
+        pos += length;
+      if (!drop)
+        out.insert(out.end(), b + start, b + pos);
+      continue;
+    }
+    out.insert(out.end(), b + start, b + pos);
+    if (undefined)
+    {
+      // a sequence: items up to the delimiter
+      if (!CopyWithoutUnreadPrivate(b, pos, end, explicitVr, depth + 1, out))
+        return false;
+      continue;
+    }
+    if (sequence)
+    {
+      const std::size_t lengthAt = out.size() - 4;
+      const std::size_t contentAt = out.size();
+      std::uint64_t inner = pos;
+      if (!CopyWithoutUnreadPrivate(b, inner, pos + length, explicitVr, depth + 1, out) ||
+          !patch(lengthAt, out.size() - contentAt))
+        return false;
+      pos += length;
+      continue;
+    }
+    out.insert(out.end(), b + pos, b + pos + length);
+    pos += length;
+  }
+  return pos == end;
 }
 
 struct Loaded
 {
   DcmFileFormat file;
-  std::vector<std::uint8_t> buffer; // keeps memory alive for gz input
+  TopLevel top;      // from the length walk
+  bool gzip = false; // the file is gzip-compressed
 };
 
-/// Loads a DICOM file (gzip or plain). `headerOnly`: stop before pixel data where possible.
+/// Parses `bytes` (a whole file, or a file cut before its pixel data) with DCMTK. Values are copied out of `bytes`.
 bool
-Load(const fs::path & path, Loaded & loaded, bool headerOnly, std::string & error)
+ParseBytes(const std::uint8_t * bytes, std::uint64_t size, DcmFileFormat & file, std::string & error)
 {
-  Initialise();
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-  {
-    error = "unreadable";
-    return false;
-  }
-  std::uint8_t head[132] = {};
-  in.read(reinterpret_cast<char *>(head), sizeof(head));
-  const std::size_t got = static_cast<std::size_t>(in.gcount());
-  in.close();
-  const bool gz = got >= 2 && head[0] == 0x1f && head[1] == 0x8b;
-  if (!gz)
-  {
-    if (!LooksLikeDicom(head, got))
-    {
-      error = "not DICOM";
-      return false;
-    }
-    {
-      ByteSource src(path);
-      std::string why;
-      if (!CheckElementLengths(src, why))
-      {
-        error = "malformed DICOM: " + why;
-        return false;
-      }
-    }
-    const OFCondition c =
-      headerOnly
-        ? loaded.file.loadFile(path.string().c_str(), EXS_Unknown, EGL_noChange, 4096, ERM_autoDetect)
-        : loaded.file.loadFile(path.string().c_str(), EXS_Unknown, EGL_noChange, DCM_MaxReadLength, ERM_autoDetect);
-    if (c.bad())
-    {
-      error = std::string("DICOM parse error: ") + c.text();
-      return false;
-    }
-    return true;
-  }
-  std::vector<std::uint8_t> raw;
-  if (!ReadMaybeGzip(path, raw, error))
-    return false;
-  if (!LooksLikeDicom(raw.data(), raw.size()))
-  {
-    error = "not DICOM (gzip content)";
-    return false;
-  }
-  {
-    ByteSource src(raw.data(), raw.size());
-    std::string why;
-    if (!CheckElementLengths(src, why))
-    {
-      error = "malformed DICOM: " + why;
-      return false;
-    }
-  }
-  loaded.buffer = std::move(raw);
   DcmInputBufferStream stream;
-  stream.setBuffer(loaded.buffer.data(), static_cast<offile_off_t>(loaded.buffer.size()));
+  stream.setBuffer(bytes, static_cast<offile_off_t>(size));
   stream.setEos();
-  loaded.file.transferInit();
-  const OFCondition c = loaded.file.read(stream, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
-  loaded.file.transferEnd();
+  file.transferInit();
+  const OFCondition c = file.read(stream, EXS_Unknown, EGL_noChange, DCM_MaxReadLength);
+  file.transferEnd();
   if (c.bad())
   {
     error = std::string("DICOM parse error: ") + c.text();
     return false;
   }
   return true;
+}
+
+/// Loads a DICOM file (gzip or plain) after checking its element lengths. `headerOnly`: DCMTK parses the bytes
+/// before the top-level pixel data element only (the pixel data are neither read nor parsed; where they are is
+/// noted in `loaded.top`).
+bool
+Load(const fs::path & path, Loaded & loaded, bool headerOnly, std::string & error)
+{
+  Initialise();
+  ByteSource src(path);
+  if (!src.Ok())
+  {
+    error = src.Error();
+    return false;
+  }
+  loaded.gzip = src.Gzip();
+  std::uint8_t head[132] = {};
+  const std::size_t got = static_cast<std::size_t>(std::min<std::uint64_t>(src.Size(), sizeof(head)));
+  if (!src.Read(0, head, got) || !LooksLikeDicom(head, got))
+  {
+    error = src.Gzip() ? "not DICOM (gzip content)" : "not DICOM";
+    return false;
+  }
+  {
+    std::string why;
+    if (!CheckElementLengths(src, why, &loaded.top))
+    {
+      error = "malformed DICOM: " + why;
+      return false;
+    }
+  }
+  if (loaded.top.deflated)
+  {
+    loaded.top = TopLevel{};
+    loaded.top.deflated = true;
+  }
+  const std::uint64_t size = headerOnly && loaded.top.elementOffset > 0 ? loaded.top.elementOffset : src.Size();
+  const std::uint8_t * bytes = src.Head(size);
+  if (!bytes)
+  {
+    error = "unreadable";
+    return false;
+  }
+  if (headerOnly && loaded.top.elementOffset > 0 && !loaded.top.bigEndian &&
+      loaded.top.datasetOffset < loaded.top.elementOffset)
+  {
+    // the header without the private elements that are never read (a third of the parsing work for Philips)
+    std::vector<std::uint8_t> filtered(bytes, bytes + loaded.top.datasetOffset);
+    filtered.reserve(static_cast<std::size_t>(size));
+    std::uint64_t pos = loaded.top.datasetOffset;
+    if (CopyWithoutUnreadPrivate(bytes, pos, size, loaded.top.explicitVr, 0, filtered))
+      return ParseBytes(filtered.data(), filtered.size(), loaded.file, error);
+  }
+  return ParseBytes(bytes, size, loaded.file, error);
 }
 
 std::array<double, 3>
@@ -852,7 +1175,7 @@ ParseFile(const fs::path & path)
       out.skipReason = "DICOMDIR (directory index, not an image)";
       return out;
     }
-    if (!ds->tagExists(DCM_PixelData) && !ds->tagExists(DCM_FloatPixelData))
+    if (loaded.top.elementOffset == 0 && !ds->tagExists(DCM_PixelData) && !ds->tagExists(DCM_FloatPixelData))
     {
       out.skipReason = "no pixel data";
       return out;
@@ -888,6 +1211,24 @@ ParseFile(const fs::path & path)
     DcmSequenceOfItems * perFrameSeq = nullptr;
     ds->findAndGetSequence(DCM_PerFrameFunctionalGroupsSequence, perFrameSeq);
     s.multiFrame = perFrameSeq != nullptr && perFrameSeq->card() > 0;
+    PixelDataInfo pixelData; // shared by the frames of this file
+    if (loaded.top.elementOffset > 0)
+    {
+      pixelData.elementOffset = loaded.top.elementOffset;
+      pixelData.valueOffset = loaded.top.valueOffset;
+      pixelData.valueLength = loaded.top.valueLength;
+      pixelData.headerEnd = loaded.top.headerEnd;
+      pixelData.isFloat = loaded.top.floatPixels;
+      pixelData.bigEndian = loaded.top.bigEndian;
+      pixelData.encapsulated = loaded.top.encapsulated;
+    }
+    pixelData.rows = s.rows;
+    pixelData.columns = s.columns;
+    pixelData.frames = nFrames == 0 ? 1u : static_cast<unsigned>(nFrames);
+    pixelData.bitsAllocated = s.bitsAllocated;
+    pixelData.samplesPerPixel = s.samplesPerPixel;
+    pixelData.isSigned = s.pixelRepresentation == 1;
+    pixelData.gzip = loaded.gzip;
 
     // header facts for the sidecar (no identifiers)
     nlohmann::json & h = s.header;
@@ -1045,6 +1386,7 @@ ParseFile(const fs::path & path)
     {
       FrameRef f;
       f.file = path;
+      f.pixelData = pixelData;
       f.sopInstanceUid = sopInstance;
       f.instanceNumber = instance;
       f.acquisitionTime = acqTime;
@@ -1080,6 +1422,7 @@ ParseFile(const fs::path & path)
         DcmItem * pf = perFrameSeq->getItem(i);
         FrameRef f;
         f.file = path;
+        f.pixelData = pixelData;
         f.frame = static_cast<unsigned>(i);
         f.sopInstanceUid = sopInstance;
         f.instanceNumber = instance;
@@ -1237,68 +1580,12 @@ DecodeJ2k(const std::uint8_t * data, std::size_t size, const PixelBlock & block,
 }
 } // namespace
 
-PixelBlock
-DecodePixels(const fs::path & path, const PixelHint & hint)
+namespace
 {
-  // fast path: uncompressed little-endian single-frame file whose last element is PixelData of the expected length
-  if ((hint.transferSyntax == UID_LittleEndianExplicitTransferSyntax ||
-       hint.transferSyntax == UID_LittleEndianImplicitTransferSyntax) &&
-      (hint.bitsAllocated == 8 || hint.bitsAllocated == 16) && hint.rows > 0 && hint.columns > 0)
-  {
-    const std::size_t expected =
-      std::size_t(hint.rows) * hint.columns * hint.samplesPerPixel * (hint.bitsAllocated / 8);
-    std::error_code ec;
-    const auto fileSize = static_cast<std::size_t>(fs::file_size(path, ec));
-    if (!ec && fileSize > expected + 12)
-    {
-      std::ifstream in(path, std::ios::binary);
-      std::uint8_t head[2] = {};
-      in.read(reinterpret_cast<char *>(head), 2);
-      if (in && !(head[0] == 0x1f && head[1] == 0x8b))
-      {
-        std::uint8_t tag[12];
-        in.seekg(static_cast<std::streamoff>(fileSize - expected - 12));
-        in.read(reinterpret_cast<char *>(tag), 12);
-        auto u32 = [](const std::uint8_t * p)
-        {
-          return std::uint32_t(p[0]) | (std::uint32_t(p[1]) << 8) | (std::uint32_t(p[2]) << 16) |
-                 (std::uint32_t(p[3]) << 24);
-        };
-        const bool explicitOk = tag[0] == 0xE0 && tag[1] == 0x7F && tag[2] == 0x10 && tag[3] == 0x00 && tag[4] == 'O' &&
-                                (tag[5] == 'W' || tag[5] == 'B') && tag[6] == 0 && tag[7] == 0 &&
-                                u32(tag + 8) == expected &&
-                                hint.transferSyntax == UID_LittleEndianExplicitTransferSyntax;
-        const bool implicitOk = tag[4] == 0xE0 && tag[5] == 0x7F && tag[6] == 0x10 && tag[7] == 0x00 &&
-                                u32(tag + 8) == expected &&
-                                hint.transferSyntax == UID_LittleEndianImplicitTransferSyntax;
-        if (in && (explicitOk || implicitOk))
-        {
-          PixelBlock block;
-          block.rows = hint.rows;
-          block.columns = hint.columns;
-          block.frames = 1;
-          block.bitsAllocated = hint.bitsAllocated;
-          block.samplesPerPixel = hint.samplesPerPixel;
-          block.isSigned = hint.isSigned;
-          block.bytes.resize(expected);
-          in.read(reinterpret_cast<char *>(block.bytes.data()), static_cast<std::streamsize>(expected));
-          if (in)
-            return block;
-        }
-      }
-    }
-  }
-  return DecodePixels(path);
-}
-
+/// Decodes the pixel data of a parsed dataset (see DecodePixels).
 PixelBlock
-DecodePixels(const fs::path & path)
+DecodeDataset(DcmDataset * ds)
 {
-  Loaded loaded;
-  std::string error;
-  if (!Load(path, loaded, false, error))
-    ThrowInput(path.filename().string() + ": " + error);
-  DcmDataset * ds = loaded.file.getDataset();
   PixelBlock block;
   block.rows = static_cast<unsigned>(Number(ds, DCM_Rows).value_or(0));
   block.columns = static_cast<unsigned>(Number(ds, DCM_Columns).value_or(0));
@@ -1417,6 +1704,120 @@ DecodePixels(const fs::path & path)
     }
   }
   return block;
+}
+
+bool
+HostIsLittleEndian()
+{
+  const std::uint16_t one = 1;
+  std::uint8_t first = 0;
+  std::memcpy(&first, &one, 1);
+  return first == 1;
+}
+
+/// Native little-endian pixel data read straight from the file: the element tag is checked, then exactly the
+/// pixel bytes are read. Returns false (nothing decided) when the file no longer matches `info`.
+bool
+ReadNativePixels(const fs::path & path, const PixelDataInfo & info, PixelBlock & block)
+{
+  block.rows = info.rows;
+  block.columns = info.columns;
+  block.frames = info.frames == 0 ? 1 : info.frames;
+  block.bitsAllocated = info.bitsAllocated;
+  block.samplesPerPixel = info.samplesPerPixel;
+  block.isSigned = info.isSigned;
+  block.isFloat = info.isFloat;
+  if (block.bitsAllocated != 8 && block.bitsAllocated != 16 && block.bitsAllocated != 32)
+    ThrowInput("unsupported BitsAllocated " + std::to_string(block.bitsAllocated));
+  const std::size_t expected =
+    std::size_t(block.rows) * block.columns * block.frames * block.samplesPerPixel * (block.bitsAllocated / 8);
+  if (expected == 0)
+    ThrowInput("empty image");
+  if (info.isFloat && info.valueLength < expected)
+    ThrowInput("unreadable FloatPixelData");
+  if (info.valueLength < expected)
+    ThrowInput("pixel data truncated (" + std::to_string(info.valueLength) + " of " + std::to_string(expected) +
+               " bytes)");
+  const std::uint64_t headerSize = info.valueOffset - info.elementOffset;
+  if (headerSize != 8 && headerSize != 12)
+    return false;
+  std::uint8_t tag[12] = {};
+  auto tagOk = [&]()
+  {
+    return tag[0] == 0xE0 && tag[1] == 0x7F && tag[2] == (info.isFloat ? 0x08 : 0x10) && tag[3] == 0x00 &&
+           (headerSize == 8 || (tag[4] == 'O' && (tag[5] == 'W' || tag[5] == 'B' || tag[5] == 'F')));
+  };
+  block.bytes.resize(expected);
+  if (info.gzip)
+  {
+    ByteSource src(path);
+    if (!src.Ok() || !src.Read(info.elementOffset, tag, static_cast<std::size_t>(headerSize)) || !tagOk())
+      return false;
+    return src.Read(info.valueOffset, block.bytes.data(), expected);
+  }
+  FileHandle file(path);
+  if (!file.Ok() || !PRead(file.Fd(), info.elementOffset, tag, static_cast<std::size_t>(headerSize)) || !tagOk())
+    return false;
+  return PRead(file.Fd(), info.valueOffset, block.bytes.data(), expected);
+}
+
+/// Compressed pixel data: DCMTK parses the leading elements up to group 0028 (transfer syntax, image pixel
+/// module) and the pixel element, not the (possibly huge) functional groups in between.
+bool
+DecodeEncapsulated(const fs::path & path, const PixelDataInfo & info, PixelBlock & block)
+{
+  if (info.headerEnd == 0 || info.headerEnd > info.elementOffset)
+    return false;
+  ByteSource src(path);
+  if (!src.Ok() || info.elementOffset >= src.Size())
+    return false;
+  const std::uint64_t tailSize = src.Size() - info.elementOffset;
+  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(info.headerEnd + tailSize));
+  if (!src.Read(0, bytes.data(), static_cast<std::size_t>(info.headerEnd)) ||
+      !src.Read(info.elementOffset, bytes.data() + info.headerEnd, static_cast<std::size_t>(tailSize)))
+    return false;
+  ByteSource mini(bytes.data(), bytes.size());
+  std::string error;
+  TopLevel top;
+  if (!CheckElementLengths(mini, error, &top) || top.elementOffset != info.headerEnd)
+    return false;
+  DcmFileFormat file;
+  if (!ParseBytes(bytes.data(), bytes.size(), file, error))
+    return false;
+  bytes = std::vector<std::uint8_t>(); // DCMTK holds its own copy
+  try
+  {
+    block = DecodeDataset(file.getDataset());
+  }
+  catch (const Error &)
+  {
+    return false; // decided by the full parse (same decoder, whole header)
+  }
+  return true;
+}
+} // namespace
+
+PixelBlock
+DecodePixels(const fs::path & path)
+{
+  Loaded loaded;
+  std::string error;
+  if (!Load(path, loaded, false, error))
+    ThrowInput(path.filename().string() + ": " + error);
+  return DecodeDataset(loaded.file.getDataset());
+}
+
+PixelBlock
+DecodePixels(const fs::path & path, const PixelDataInfo & info)
+{
+  if (info.elementOffset > 0 && info.valueOffset > info.elementOffset && !info.bigEndian)
+  {
+    PixelBlock block;
+    if (info.encapsulated ? DecodeEncapsulated(path, info, block)
+                          : (HostIsLittleEndian() && ReadNativePixels(path, info, block)))
+      return block;
+  }
+  return DecodePixels(path);
 }
 
 } // namespace gw::dicom::detail

@@ -277,24 +277,12 @@ VolumeOrder(const FrameRef * a, const FrameRef * b)
 class PixelCache
 {
 public:
-  explicit PixelCache(const SeriesInfo & series)
-  {
-    if (!series.multiFrame)
-    {
-      m_Hint.rows = series.rows;
-      m_Hint.columns = series.columns;
-      m_Hint.bitsAllocated = series.bitsAllocated;
-      m_Hint.samplesPerPixel = series.samplesPerPixel;
-      m_Hint.isSigned = series.pixelRepresentation == 1;
-      m_Hint.transferSyntax = series.transferSyntax;
-    }
-  }
   const detail::PixelBlock & Get(const FrameRef & frame)
   {
     if (!m_Valid || frame.fileIndex != m_FileIndex || frame.file != m_File)
     {
       m_Valid = false;
-      m_Block = detail::DecodePixels(frame.file, m_Hint);
+      m_Block = detail::DecodePixels(frame.file, frame.pixelData);
       m_File = frame.file;
       m_FileIndex = frame.fileIndex;
       m_Valid = true;
@@ -303,7 +291,6 @@ public:
   }
 
 private:
-  detail::PixelHint m_Hint;
   bool m_Valid = false;
   std::size_t m_FileIndex = 0;
   fs::path m_File;
@@ -348,35 +335,6 @@ TypeSize(const std::string & t)
   if (t == "int16" || t == "uint16")
     return 2;
   return 4;
-}
-
-template <typename T>
-void
-StoreAs(std::vector<std::uint8_t> & out, const std::vector<double> & values)
-{
-  T * p = reinterpret_cast<T *>(out.data());
-  for (std::size_t i = 0; i < values.size(); ++i)
-    p[i] = static_cast<T>(values[i]);
-}
-
-/// Converts all values to the output type (type dispatch once, not per voxel).
-void
-StoreAll(std::vector<std::uint8_t> & out, const std::string & type, const std::vector<double> & values)
-{
-  if (type == "uint8")
-    StoreAs<std::uint8_t>(out, values);
-  else if (type == "int8")
-    StoreAs<std::int8_t>(out, values);
-  else if (type == "int16")
-    StoreAs<std::int16_t>(out, values);
-  else if (type == "uint16")
-    StoreAs<std::uint16_t>(out, values);
-  else if (type == "int32")
-    StoreAs<std::int32_t>(out, values);
-  else if (type == "uint32")
-    StoreAs<std::uint32_t>(out, values);
-  else
-    StoreAs<float>(out, values);
 }
 
 } // namespace
@@ -697,12 +655,11 @@ LoadSeries(const SeriesInfo & series)
             std::abs(f->rescaleIntercept - intercept) > 1e-9 * (1.0 + std::abs(intercept)))
           uniform = false;
 
-      // decode
+      // decode in file order (every file read once, multi-frame files decoded once), files spread over a few
+      // threads; samples go straight into the output buffer: stored values as they are when one rescale holds for
+      // the series, else real values as float32
       const std::size_t sliceVoxels = std::size_t(rows) * cols;
-      std::vector<double> values(sliceVoxels * nz * nt);
-      bool isFloat = false, isSigned = false;
-      unsigned bits = 16;
-      // decode in file order (multi-frame files decoded once), files spread over a few threads
+      const std::size_t voxelCount = sliceVoxels * nz * nt;
       struct Job
       {
         const FrameRef * frame;
@@ -725,13 +682,58 @@ LoadSeries(const SeriesInfo & series)
           ranges.emplace_back(i, i + 1);
         else
           ranges.back().second = i + 1;
+
+      // the pixel format of the series is that of the first file (all others must match it)
+      PixelCache firstCache;
+      const detail::PixelBlock & first = WithContext(
+        jobs[0].frame->file.filename().string(),
+        [&]() -> const detail::PixelBlock & { return firstCache.Get(*jobs[0].frame); }, ErrorKind::Input);
+      const bool isFloat = first.isFloat, isSigned = first.isSigned;
+      const unsigned bits = first.bitsAllocated;
+      const bool raw = uniform; // stored samples copied as they are
+      const std::size_t outSize = raw ? bits / 8 : 4;
+      out.voxels.resize(voxelCount * outSize); // every voxel is written below (each (t, z) has exactly one job)
+
       std::atomic<std::size_t> nextRange{ 0 };
       std::mutex mutex;
       std::exception_ptr failure;
-      bool haveFormat = false;
-      auto worker = [&]()
+      auto place = [&](const detail::PixelBlock & block, const Job & job)
       {
-        PixelCache cache(series);
+        const std::string & name = job.frame->file.filename().string();
+        if (block.rows != series.rows || block.columns != series.columns)
+          ThrowInput(name + ": image size differs from the series");
+        if (job.frame->frame >= block.frames)
+          ThrowInput(name + ": frame " + std::to_string(job.frame->frame) + " missing in pixel data");
+        if (isFloat != block.isFloat || isSigned != block.isSigned || bits != block.bitsAllocated)
+          ThrowInput(name + ": pixel format differs within the series");
+        const std::size_t frameOffset = std::size_t(job.frame->frame) * series.rows * series.columns;
+        const double s = job.frame->rescaleSlope;
+        const double b = job.frame->rescaleIntercept;
+        const std::size_t sampleSize = bits / 8;
+        const unsigned zCount = mosaic ? series.mosaicSlices : 1;
+        for (unsigned zz = 0; zz < zCount; ++zz)
+        {
+          const std::size_t z = mosaic ? zz : job.z;
+          const unsigned tileRow = mosaic ? zz / tilesPerRow : 0, tileCol = mosaic ? zz % tilesPerRow : 0;
+          std::uint8_t * dst = out.voxels.data() + (job.t * nz + z) * sliceVoxels * outSize;
+          for (unsigned r = 0; r < rows; ++r)
+          {
+            const std::size_t srcRow = std::size_t(tileRow) * rows + r;
+            const std::size_t src = frameOffset + srcRow * series.columns + std::size_t(tileCol) * cols;
+            std::uint8_t * d = dst + std::size_t(rows - 1 - r) * cols * outSize; // rows reversed (y flip)
+            if (raw)
+              std::memcpy(d, block.bytes.data() + src * sampleSize, cols * sampleSize);
+            else
+              for (unsigned c = 0; c < cols; ++c)
+              {
+                const float v = static_cast<float>(Sample(block, src + c) * s + b);
+                std::memcpy(d + std::size_t(c) * 4, &v, 4);
+              }
+          }
+        }
+      };
+      auto worker = [&](PixelCache & cache)
+      {
         for (std::size_t ri = nextRange++; ri < ranges.size(); ri = nextRange++)
         {
           try
@@ -742,41 +744,7 @@ LoadSeries(const SeriesInfo & series)
               const detail::PixelBlock & block = WithContext(
                 job.frame->file.filename().string(),
                 [&]() -> const detail::PixelBlock & { return cache.Get(*job.frame); }, ErrorKind::Input);
-              if (block.rows != series.rows || block.columns != series.columns)
-                ThrowInput(job.frame->file.filename().string() + ": image size differs from the series");
-              if (job.frame->frame >= block.frames)
-                ThrowInput(job.frame->file.filename().string() + ": frame " + std::to_string(job.frame->frame) +
-                           " missing in pixel data");
-              {
-                std::lock_guard<std::mutex> lock(mutex);
-                if (!haveFormat)
-                {
-                  isFloat = block.isFloat;
-                  isSigned = block.isSigned;
-                  bits = block.bitsAllocated;
-                  haveFormat = true;
-                }
-                else if (isFloat != block.isFloat || isSigned != block.isSigned || bits != block.bitsAllocated)
-                  ThrowInput(job.frame->file.filename().string() + ": pixel format differs within the series");
-              }
-              const std::size_t frameOffset = std::size_t(job.frame->frame) * series.rows * series.columns;
-              const double s = uniform ? 1.0 : job.frame->rescaleSlope;
-              const double b = uniform ? 0.0 : job.frame->rescaleIntercept;
-              const unsigned zCount = mosaic ? series.mosaicSlices : 1;
-              for (unsigned zz = 0; zz < zCount; ++zz)
-              {
-                const std::size_t z = mosaic ? zz : job.z;
-                const unsigned tileRow = mosaic ? zz / tilesPerRow : 0, tileCol = mosaic ? zz % tilesPerRow : 0;
-                double * dst = values.data() + (job.t * nz + z) * sliceVoxels;
-                for (unsigned r = 0; r < rows; ++r)
-                {
-                  const std::size_t srcRow = std::size_t(tileRow) * rows + r;
-                  const std::size_t src = frameOffset + srcRow * series.columns + std::size_t(tileCol) * cols;
-                  double * d = dst + std::size_t(rows - 1 - r) * cols; // rows reversed (y flip)
-                  for (unsigned c = 0; c < cols; ++c)
-                    d[c] = Sample(block, src + c) * s + b;
-                }
-              }
+              place(block, job);
             }
           }
           catch (...)
@@ -792,33 +760,47 @@ LoadSeries(const SeriesInfo & series)
         std::min<std::size_t>(std::max(1u, std::min(4u, std::thread::hardware_concurrency())), ranges.size()));
       std::vector<std::thread> pool;
       for (unsigned t = 1; t < nThreads; ++t)
-        pool.emplace_back(worker);
-      worker();
+        pool.emplace_back(
+          [&]
+          {
+            PixelCache cache;
+            worker(cache);
+          });
+      worker(firstCache); // this thread starts with the first file (already decoded)
       for (auto & th : pool)
         th.join();
       if (failure)
         std::rethrow_exception(failure);
-      // pixel type (dcm2niix: unsigned 16-bit data with fewer than 16 stored bits is written as int16)
-      double maxValue = 0.0, minValue = 0.0;
-      if (!values.empty())
-      {
-        const auto [mn, mx] = std::minmax_element(values.begin(), values.end());
-        minValue = *mn;
-        maxValue = *mx;
-      }
-      if (isFloat || !uniform)
+      // pixel type (dcm2niix: unsigned 16-bit data with fewer than 16 stored bits is written as int16); the stored
+      // bytes are the same either way
+      if (!raw || isFloat)
         out.pixelType = "float32";
       else if (bits == 8)
         out.pixelType = isSigned ? "int8" : "uint8";
       else if (bits == 16)
-        out.pixelType = isSigned || (series.bitsStored < 16 && maxValue <= 32767.0) ? "int16" : "uint16";
+      {
+        std::uint16_t maxValue = 0;
+        if (!isSigned && series.bitsStored < 16)
+        {
+          const auto * p = reinterpret_cast<const std::uint16_t *>(out.voxels.data());
+          for (std::size_t i = 0; i < voxelCount; ++i)
+            maxValue = std::max(maxValue, p[i]);
+        }
+        out.pixelType = isSigned || (series.bitsStored < 16 && maxValue <= 32767) ? "int16" : "uint16";
+      }
       else
-        out.pixelType = isSigned || maxValue <= 2147483647.0 ? "int32" : "uint32";
-      (void)minValue;
+      {
+        std::uint32_t maxValue = 0;
+        if (!isSigned)
+        {
+          const auto * p = reinterpret_cast<const std::uint32_t *>(out.voxels.data());
+          for (std::size_t i = 0; i < voxelCount; ++i)
+            maxValue = std::max(maxValue, p[i]);
+        }
+        out.pixelType = isSigned || maxValue <= 2147483647u ? "int32" : "uint32";
+      }
       out.sclSlope = uniform ? slope : 1.0;
       out.sclIntercept = uniform ? intercept : 0.0;
-      out.voxels.assign(values.size() * TypeSize(out.pixelType), 0);
-      StoreAll(out.voxels, out.pixelType, values);
 
       // diffusion
       bool diffusion = false;

@@ -31,6 +31,23 @@ struct ScanOptions
   bool includeLocalizers = false; ///< keep localizer/scout series
 };
 
+/// Where and how a file's pixel data are stored, found by the scan so that the pixels are read without parsing the
+/// header a second time. Offsets are in the file's bytes (after gzip decompression for .gz files).
+struct PixelDataInfo
+{
+  static constexpr std::uint64_t undefinedLength = 0xFFFFFFFFull;
+  std::uint64_t elementOffset = 0; ///< start of the top-level (7FE0,0010)/(7FE0,0008) element; 0: unknown
+  std::uint64_t valueOffset = 0;   ///< start of its value
+  std::uint64_t valueLength = 0;   ///< [bytes]; undefinedLength for encapsulated (compressed) fragments
+  std::uint64_t headerEnd = 0;     ///< end of the leading top-level elements of groups <= 0028 (image pixel module)
+  unsigned rows = 0, columns = 0, frames = 1, bitsAllocated = 16, samplesPerPixel = 1;
+  bool isSigned = false;
+  bool isFloat = false;   ///< FloatPixelData (7FE0,0008)
+  bool bigEndian = false; ///< transfer syntax byte order
+  bool encapsulated = false;
+  bool gzip = false; ///< the file is gzip-compressed
+};
+
 /// One frame (a 2D image) of a series: a classic file, or one frame of a multi-frame file, or one mosaic tile.
 struct FrameRef
 {
@@ -47,6 +64,7 @@ struct FrameRef
   int temporalIndex = 0;                     ///< enhanced TemporalPositionIndex or AcquisitionNumber
   std::vector<std::uint32_t> dimensionIndex; ///< enhanced DimensionIndexValues
   double rescaleSlope = 1.0, rescaleIntercept = 0.0;
+  PixelDataInfo pixelData; ///< where this frame's file keeps its pixels (shared by the frames of one file)
 };
 
 /// A series as found by the scan (headers only, no voxels).
