@@ -1,4 +1,8 @@
 // gw_dti: diffusion tensor fit (OLS, WLS, NLLS, robust), scalar maps, gradient-table check, cord metrics.
+#include <chrono>
+#include <ctime>
+#include <future>
+
 #include <nlohmann/json.hpp>
 
 #include "gw/cli/app.h"
@@ -19,13 +23,14 @@ main(int argc, char ** argv)
       "Fits diffusion tensors to a DWI (NIfTI 4D with FSL .bval/.bvec, or NRRD DWMRI) and writes PREFIX_FA, _MD, "
       "_AD, _RD [mm^2/s], _S0, _meanb0, _mask, _V1 (principal eigenvector, LPS components), _colourFA, the tensor "
       "as NIfTI (intent SYMMATRIX, lower triangle Dxx,Dxy,Dyy,Dxz,Dyz,Dzz on disk, LPS frame) and as NRRD for 3D "
-      "Slicer, and PREFIX_dti.json (fit summary). b <= 50 s/mm^2 counts as b0. Without --mask an automatic mask is "
+      "Slicer (--maps selects a subset), and PREFIX_dti.json (fit summary). b <= 50 s/mm^2 counts as b0. Without "
+      "--mask an automatic mask is "
       "made (Otsu on the mean b0, largest component, holes filled). The default fit is iterated WLS with 2 "
       "iterations, as MRtrix3 dwi2tensor. --check-gradients tries every axis permutation and flip of the b-vectors "
       "and warns when another table gives more coherent fibres (as MRtrix3 dwigradcheck). With --cord and "
       "--epicentre, FA/MD/AD/RD per slice and in epicentre/rostral/caudal bands go to PREFIX_cord_profile.json/.tsv.",
       "GraftWatch.Diffusion" });
-  std::string input, output, bval, bvec, mask, fit = "wls", wlsStart = "signal", cord;
+  std::string input, output, bval, bvec, mask, fit = "wls", wlsStart = "signal", cord, maps = "all";
   int wlsIterations = 2, threads = 0;
   double b0Threshold = 50.0, robustSigma = 0.0, robustK = 3.0, band = 10.0;
   bool checkGradients = false, fixGradients = false;
@@ -46,6 +51,9 @@ main(int argc, char ** argv)
     .Output(gw::cli::OutputKind::Prefix)
     .OutputSuffixes(suffixes);
   app.AddImage(mask, "mask", "Fit only inside this mask (default: automatic mask)").ImageType("label");
+  app.Add(maps, "maps",
+          "Maps to write, comma-separated: all, or any of fa, md, ad, rd, s0, meanb0, mask, v1, colourfa, tensor "
+          "(NIfTI), tensor-nrrd");
   app.Group("Fit", "Tensor estimation");
   app.AddEnum(fit, "fit",
               "Estimator: ols, wls (iterated weighted), nlls (Levenberg-Marquardt, positive definite), "
@@ -89,20 +97,50 @@ main(int argc, char ** argv)
     argc, argv,
     [&](gw::cli::Context & ctx)
     {
+      // --verbose: wall and process CPU time [s] of each phase
+      auto last = std::chrono::steady_clock::now();
+      std::clock_t lastCpu = std::clock();
+      auto lap = [&](const char * what)
+      {
+        const auto now = std::chrono::steady_clock::now();
+        const std::clock_t cpu = std::clock();
+        gw::log::Debug(gw::log::Cat("timing: ", what, ": wall ", std::chrono::duration<double>(now - last).count(),
+                                    " s, cpu ", static_cast<double>(cpu - lastCpu) / CLOCKS_PER_SEC, " s"));
+        last = now;
+        lastCpu = cpu;
+      };
+      const std::vector<std::string> mapList = gw::dti::ParseDtiMaps(maps);
       auto & prov = ctx.GetProvenance();
-      prov.AddInput("dwi", input);
       std::optional<gw::fs::path> bv, bc;
       if (!bval.empty())
         bv = bval;
       if (!bvec.empty())
         bc = bvec;
-      gw::io::Dwi dwi = gw::io::ReadDwi(input, bv, bc);
+      // input checksums and the mask are read while the DWI is (decompressing it is the longest step)
       gw::MaskImage::Pointer maskImage;
-      if (!mask.empty())
+      auto side = std::async(std::launch::async,
+                             [&]()
+                             {
+                               prov.AddInput("dwi", input);
+                               if (!mask.empty())
+                               {
+                                 prov.AddInput("mask", mask);
+                                 maskImage = gw::io::ReadMask(mask);
+                               }
+                             });
+      gw::io::Dwi dwi;
+      try
       {
-        prov.AddInput("mask", mask);
-        maskImage = gw::io::ReadMask(mask);
+        dwi = gw::io::ReadDwi(input, bv, bc);
       }
+      catch (...)
+      {
+        side.wait();
+        throw;
+      }
+      lap("read dwi");
+      side.get();
+      lap("checksums and mask");
       if (!cord.empty() && epicentre.size() != 3)
         gw::ThrowUsage("--cord needs --epicentre x,y,z (LPS mm)");
       nlohmann::json summary;
@@ -134,7 +172,9 @@ main(int argc, char ** argv)
       options.robustK = robustK;
       options.threads = static_cast<unsigned int>(threads);
       const gw::dti::DtiResult result = gw::dti::FitTensors(dwi, maskImage.GetPointer(), options);
-      const auto written = gw::dti::WriteDtiResult(result, output, ctx.Force());
+      lap("fit");
+      const auto written = gw::dti::WriteDtiResult(result, output, ctx.Force(), mapList, options.threads);
+      lap("write maps");
       double faSum = 0.0;
       const auto * fa = result.maps.fa->GetBufferPointer();
       const auto * m = result.mask->GetBufferPointer();
@@ -172,6 +212,7 @@ main(int argc, char ** argv)
       prov.extra = summary;
       gw::WriteTextFile(output + "_dti.json", summary.dump(2) + "\n", ctx.Force());
       gw::WriteProvenance(written.front(), prov, ctx.Force());
+      lap("write json");
       ctx.SetReturn("fittedVoxels", static_cast<double>(result.fittedVoxels));
       ctx.SetReturn("meanFA", meanFa);
       gw::log::Info(gw::log::Cat("fitted ", result.fittedVoxels, " voxels (", gw::dti::ToString(options.method),

@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """Benchmark: gw_dti against MRtrix3 (dwi2tensor + tensor2metric) and DIPY (TensorModel WLS) on the same data in
-the same run. Each tool fits the same mask (gw_dti's automatic mask from a first run) and writes FA, MD, AD, RD and
-the principal eigenvector as .nii.gz. Wall time of the whole command (start-up, reading, fitting, writing), median
-of --repeat runs; prints the time ratios gw_dti / peer (goal: <= 0.5 x MRtrix3).
+the same run. Each tool fits the same mask (gw_dti's automatic mask from a first run) and writes the same seven
+.nii.gz files: the tensor, S0, FA, MD, AD, RD and the principal eigenvector (gw_dti --maps tensor,s0,fa,md,ad,rd,v1;
+dwi2tensor -b0; tensor2metric -fa -adc -ad -rd -vector; DIPY lower-triangular tensor and S0_hat). The runs of the
+tools are interleaved. Wall time of the whole command (start-up, reading, fitting, writing), median of --repeat
+runs; prints the time ratios gw_dti / peer (goal: <= 0.5 x MRtrix3) and gw_dti's per-phase timings (--verbose).
 
 Usage: /usr/bin/python3 bench/dti/bench_dti.py --bin BUILD/bin [--data DIR] [--repeat 5] [--threads N]
 DIR holds dmri.nii.gz, bvals.txt, bvecs.txt (default ../shared/data/nifti/sct_tutorial_dmri).
@@ -26,8 +28,9 @@ dwi, bval, bvec, mask, out = sys.argv[1:6]
 img = nib.load(dwi)
 b, v = read_bvals_bvecs(bval, bvec)
 m = np.asanyarray(nib.load(mask).dataobj) > 0
-fit = dti.TensorModel(gradient_table(b, v), fit_method='WLS').fit(img.get_fdata(), mask=m)
-for name, data in (('FA', fit.fa), ('MD', fit.md), ('AD', fit.ad), ('RD', fit.rd), ('V1', fit.evecs[..., 0])):
+fit = dti.TensorModel(gradient_table(b, v), fit_method='WLS', return_S0_hat=True).fit(img.get_fdata(), mask=m)
+for name, data in (('tensor', fit.lower_triangular()), ('S0', fit.S0_hat), ('FA', fit.fa), ('MD', fit.md),
+                   ('AD', fit.ad), ('RD', fit.rd), ('V1', fit.evecs[..., 0])):
     nib.save(nib.Nifti1Image(data.astype(np.float32), img.affine), out + '_' + name + '.nii.gz')
 """
 
@@ -63,17 +66,21 @@ def main():
         times = {"gw_dti": [], "mrtrix3": [], "dipy": []}
         have_mrtrix = shutil.which("dwi2tensor") and shutil.which("tensor2metric")
         have_dipy = subprocess.run(["/usr/bin/python3", "-c", "import dipy"], capture_output=True).returncode == 0
+        maps = ["--maps", "tensor,s0,fa,md,ad,rd,v1"]
+
+        def gw_cmd(out):
+            return [gw, dwi, "--bval", bval, "--bvec", bvec, "-o", out, "--mask", mask] + maps + threads
+
         script = os.path.join(tmp, "dipy_fit.py")
         with open(script, "w") as f:
             f.write(DIPY)
         for i in range(a.repeat):
             out = os.path.join(tmp, "gw%d" % i)
-            times["gw_dti"].append(timed([gw, dwi, "--bval", bval, "--bvec", bvec, "-o", out, "--mask", mask, "--quiet"]
-                                         + threads))
+            times["gw_dti"].append(timed(gw_cmd(out) + ["--quiet"]))
             if have_mrtrix:
                 o = os.path.join(tmp, "mr%d" % i)
-                t = timed(["dwi2tensor", "-quiet", "-fslgrad", bvec, bval, "-mask", mask, dwi, o + "_dt.nii.gz"]
-                          + mr_threads)
+                t = timed(["dwi2tensor", "-quiet", "-fslgrad", bvec, bval, "-mask", mask, "-b0", o + "_S0.nii.gz", dwi,
+                           o + "_dt.nii.gz"] + mr_threads)
                 t += timed(["tensor2metric", "-quiet", "-fa", o + "_FA.nii.gz", "-adc", o + "_MD.nii.gz", "-ad",
                             o + "_AD.nii.gz", "-rd", o + "_RD.nii.gz", "-vector", o + "_V1.nii.gz", o + "_dt.nii.gz"]
                            + mr_threads)
@@ -81,6 +88,7 @@ def main():
             if have_dipy:
                 times["dipy"].append(timed(["/usr/bin/python3", script, dwi, bval, bvec, mask,
                                             os.path.join(tmp, "dp%d" % i)]))
+        profile = subprocess.run(gw_cmd(os.path.join(tmp, "profile")) + ["--verbose"], capture_output=True, text=True)
         med = {k: statistics.median(v) for k, v in times.items() if v}
         print("data: %s (%d repeats, median wall time)" % (a.data, a.repeat))
         for k, v in med.items():
@@ -90,6 +98,10 @@ def main():
                 print("  ratio gw_dti / %-7s = %.2f" % (peer, med["gw_dti"] / med[peer]))
             else:
                 print("  %s not available: skipped" % peer)
+        print("gw_dti phases (one more run, --verbose):")
+        for line in profile.stderr.splitlines():
+            if "timing:" in line:
+                print("  " + line.split("timing:", 1)[1].strip())
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

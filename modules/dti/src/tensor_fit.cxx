@@ -11,6 +11,7 @@
 #include <itkMetaDataObject.h>
 
 #include "gw/core/error.h"
+#include "gw/core/files.h"
 #include "gw/core/log.h"
 #include "gw/core/progress.h"
 #include "gw/io/image_io.h"
@@ -49,6 +50,9 @@ struct Design
 {
   MatX7 x;
   Eigen::Matrix<double, 7, Eigen::Dynamic> pinv;
+  /// column i: the 28 products x_ia x_ib (a <= b, row-major upper triangle) of row i, so that the weighted normal
+  /// matrix is one matrix-vector product with the squared weights
+  Eigen::Matrix<double, 28, Eigen::Dynamic> outer;
   std::vector<bool> isB0;
   std::size_t n = 0;
 };
@@ -100,20 +104,53 @@ MakeDesign(const io::GradientTable & table, double b0Threshold)
     ThrowInput("the gradient table does not determine a tensor: " + std::to_string(d.n) + " volumes, " +
                std::to_string(b0) + " b0; at least 6 non-collinear directions are needed");
   d.pinv = (d.x.transpose() * d.x).ldlt().solve(d.x.transpose());
+  d.outer.resize(28, static_cast<Eigen::Index>(d.n));
+  for (Eigen::Index i = 0; i < static_cast<Eigen::Index>(d.n); ++i)
+  {
+    Eigen::Index k = 0;
+    for (int a = 0; a < 7; ++a)
+      for (int b = a; b < 7; ++b)
+        d.outer(k++, i) = d.x(i, a) * d.x(i, b);
+  }
   return d;
 }
 
-/// Solves the weighted log-linear problem on the kept rows; weights = predicted signal (squared in the normal
-/// equations), as MRtrix3 dwi2tensor and DIPY's WLS.
+/// Solves the weighted log-linear problem from squared weights `w2` (a row with weight 0 is left out): weights =
+/// predicted signal, squared in the normal equations, as MRtrix3 dwi2tensor and DIPY's WLS. `wy` is scratch.
 bool
-SolveWeighted(const Design & d, const Eigen::VectorXd & y, const Eigen::VectorXd & w, const std::vector<char> * keep,
-              Vec7 & p)
+SolveNormal(const Design & d, const Eigen::VectorXd & y, const Eigen::VectorXd & w2, Eigen::VectorXd & wy, Vec7 & p)
+{
+  Eigen::Matrix<double, 28, 1> u;
+  u.noalias() = d.outer * w2;
+  wy = w2.cwiseProduct(y);
+  Vec7 rhs;
+  rhs.noalias() = d.x.transpose() * wy;
+  Mat7 a;
+  Eigen::Index k = 0;
+  for (int r = 0; r < 7; ++r)
+    for (int c = r; c < 7; ++c)
+      a(r, c) = a(c, r) = u(k++);
+  Eigen::LDLT<Mat7> ldlt(a);
+  if (ldlt.info() != Eigen::Success)
+    return false;
+  Vec7 sol = ldlt.solve(rhs);
+  if (!sol.allFinite())
+    return false;
+  p = sol;
+  return true;
+}
+
+/// Solves the weighted log-linear problem on the kept rows by row-wise accumulation (the robust fit's refits: the
+/// accumulation order of the original implementation keeps its outlier decisions reproducible).
+bool
+SolveWeightedRows(const Design & d, const Eigen::VectorXd & y, const Eigen::VectorXd & w,
+                  const std::vector<char> & keep, Vec7 & p)
 {
   Mat7 a = Mat7::Zero();
   Vec7 rhs = Vec7::Zero();
   for (Eigen::Index i = 0; i < static_cast<Eigen::Index>(d.n); ++i)
   {
-    if (keep && !(*keep)[static_cast<std::size_t>(i)])
+    if (!keep[static_cast<std::size_t>(i)])
       continue;
     const double w2 = w(i) * w(i);
     const auto row = d.x.row(i);
@@ -128,6 +165,31 @@ SolveWeighted(const Design & d, const Eigen::VectorXd & y, const Eigen::VectorXd
     return false;
   p = sol;
   return true;
+}
+
+/// Per-thread scratch vectors of the voxel fits (no allocation per voxel).
+struct Scratch
+{
+  Eigen::VectorXd w2, wy;
+};
+
+Scratch &
+ThreadScratch(std::size_t n)
+{
+  thread_local Scratch scratch;
+  scratch.w2.resize(static_cast<Eigen::Index>(n));
+  scratch.wy.resize(static_cast<Eigen::Index>(n));
+  return scratch;
+}
+
+/// Weighted solve with weights = signal predicted by `p`.
+bool
+SolveWeightedByPrediction(const Design & d, const Eigen::VectorXd & y, const Vec7 & p, Vec7 & out)
+{
+  Scratch & sc = ThreadScratch(d.n);
+  sc.w2.noalias() = d.x * p;
+  sc.w2 = sc.w2.array().exp().square().matrix();
+  return SolveNormal(d, y, sc.w2, sc.wy, out);
 }
 
 /// Log-Cholesky: theta = (ln S0, a1, a2, a3, l21, l31, l32), L = [[e^a1,0,0],[l21,e^a2,0],[l31,l32,e^a3]].
@@ -279,18 +341,34 @@ FitVoxel(const Design & d, const Eigen::VectorXd & s, const Eigen::VectorXd & y,
   f.p = d.pinv * y;
   if (o.method == FitMethod::OLS)
     return f;
+  // The non-linear fits start from the WLS estimate and amplify its last-bit differences on ill-conditioned voxels:
+  // they keep the row-wise accumulation they were validated with; WLS uses the faster matrix-vector form (results
+  // identical in float on the reference data sets).
+  const bool rowwise = o.method == FitMethod::NLLS || o.method == FitMethod::Robust;
+  thread_local std::vector<char> all;
+  all.assign(d.n, 1);
   if (!o.wlsStartFromOls)
   {
     // MRtrix3 dwi2tensor: the first solve is weighted by the measured signal (clipped like ln S)
     Vec7 first;
-    if (SolveWeighted(d, y, y.array().exp().matrix(), nullptr, first))
-      f.p = first;
+    Scratch & sc = ThreadScratch(d.n);
+    if (rowwise)
+    {
+      if (SolveWeightedRows(d, y, y.array().exp().matrix(), all, first))
+        f.p = first;
+    }
+    else
+    {
+      sc.w2 = y.array().exp().square().matrix();
+      if (SolveNormal(d, y, sc.w2, sc.wy, first))
+        f.p = first;
+    }
   }
   const unsigned int wlsIterations = o.method == FitMethod::WLS ? o.wlsIterations : std::max(1u, o.wlsIterations);
   for (unsigned int it = 0; it < wlsIterations; ++it)
   {
     Vec7 next;
-    if (!SolveWeighted(d, y, Predict(d, f.p), nullptr, next))
+    if (!(rowwise ? SolveWeightedRows(d, y, Predict(d, f.p), all, next) : SolveWeightedByPrediction(d, y, f.p, next)))
       break;
     f.p = next;
   }
@@ -349,7 +427,7 @@ FitVoxel(const Design & d, const Eigen::VectorXd & s, const Eigen::VectorXd & y,
       --keptB0;
     ++f.rejected;
     Vec7 next;
-    if (!SolveWeighted(d, y, Predict(d, p), &keep, next))
+    if (!SolveWeightedRows(d, y, Predict(d, p), keep, next))
       break;
     p = next;
   }
@@ -866,39 +944,154 @@ ComputeScalarMaps(const TensorImage * tensor, const MaskImage * mask)
   return maps;
 }
 
+namespace
+{
+/// Every map WriteDtiResult can write, in the order of DtiMapNames(): name and file suffix.
+struct MapFile
+{
+  const char * name;
+  const char * suffix;
+};
+constexpr std::array<MapFile, 11> MapFiles{ { { "fa", "_FA.nii.gz" },
+                                              { "md", "_MD.nii.gz" },
+                                              { "ad", "_AD.nii.gz" },
+                                              { "rd", "_RD.nii.gz" },
+                                              { "s0", "_S0.nii.gz" },
+                                              { "meanb0", "_meanb0.nii.gz" },
+                                              { "mask", "_mask.nii.gz" },
+                                              { "v1", "_V1.nii.gz" },
+                                              { "colourfa", "_colourFA.nii.gz" },
+                                              { "tensor", "_tensor.nii.gz" },
+                                              { "tensor-nrrd", "_tensor.nrrd" } } };
+} // namespace
+
+std::vector<std::string>
+DtiMapNames()
+{
+  std::vector<std::string> names;
+  for (const auto & m : MapFiles)
+    names.emplace_back(m.name);
+  return names;
+}
+
 std::vector<std::string>
 DtiOutputSuffixes()
 {
-  return { "_FA.nii.gz",   "_MD.nii.gz", "_AD.nii.gz",       "_RD.nii.gz",     "_S0.nii.gz",  "_meanb0.nii.gz",
-           "_mask.nii.gz", "_V1.nii.gz", "_colourFA.nii.gz", "_tensor.nii.gz", "_tensor.nrrd" };
+  std::vector<std::string> suffixes;
+  for (const auto & m : MapFiles)
+    suffixes.emplace_back(m.suffix);
+  return suffixes;
+}
+
+std::vector<std::string>
+ParseDtiMaps(const std::string & list)
+{
+  std::vector<bool> wanted(MapFiles.size(), false);
+  std::size_t begin = 0;
+  bool any = false;
+  while (begin <= list.size())
+  {
+    std::size_t end = list.find(',', begin);
+    if (end == std::string::npos)
+      end = list.size();
+    std::string item = list.substr(begin, end - begin);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    std::transform(item.begin(), item.end(), item.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    begin = end + 1;
+    if (item.empty())
+      continue;
+    any = true;
+    if (item == "all")
+    {
+      std::fill(wanted.begin(), wanted.end(), true);
+      continue;
+    }
+    bool known = false;
+    for (std::size_t i = 0; i < MapFiles.size(); ++i)
+      if (item == MapFiles[i].name)
+      {
+        wanted[i] = true;
+        known = true;
+      }
+    if (!known)
+    {
+      std::string names;
+      for (const auto & m : MapFiles)
+        names += std::string(names.empty() ? "" : ", ") + m.name;
+      ThrowUsage("unknown DTI map '" + item + "' (maps: all, " + names + ")");
+    }
+  }
+  if (!any)
+    ThrowUsage("no DTI map requested (give a comma-separated list, e.g. fa,md,ad,rd, or all)");
+  std::vector<std::string> maps;
+  for (std::size_t i = 0; i < MapFiles.size(); ++i)
+    if (wanted[i])
+      maps.emplace_back(MapFiles[i].name);
+  return maps;
 }
 
 std::vector<fs::path>
-WriteDtiResult(const DtiResult & r, const std::string & prefix, bool force)
+WriteDtiResult(const DtiResult & r, const std::string & prefix, bool force, const std::vector<std::string> & maps,
+               unsigned int threads)
 {
-  if (!r.tensor || !r.maps.fa)
+  if (!r.tensor || !r.maps.fa || !r.maps.md || !r.maps.ad || !r.maps.rd || !r.s0 || !r.meanB0 || !r.mask || !r.v1 ||
+      !r.colourFa)
     ThrowInternal("WriteDtiResult: incomplete result");
-  std::vector<fs::path> written;
-  auto path = [&](const std::string & suffix)
+  std::vector<bool> wanted(MapFiles.size(), maps.empty());
+  for (const auto & name : maps)
   {
-    written.emplace_back(prefix + suffix);
-    return written.back();
-  };
-  io::WriteImage(r.maps.fa.GetPointer(), path("_FA.nii.gz"), force);
-  io::WriteImage(r.maps.md.GetPointer(), path("_MD.nii.gz"), force);
-  io::WriteImage(r.maps.ad.GetPointer(), path("_AD.nii.gz"), force);
-  io::WriteImage(r.maps.rd.GetPointer(), path("_RD.nii.gz"), force);
-  io::WriteImage(r.s0.GetPointer(), path("_S0.nii.gz"), force);
-  io::WriteImage(r.meanB0.GetPointer(), path("_meanb0.nii.gz"), force);
-  io::WriteImage(r.mask.GetPointer(), path("_mask.nii.gz"), force);
-  io::WriteImage(r.v1.GetPointer(), path("_V1.nii.gz"), force);
-  io::WriteImage(r.colourFa.GetPointer(), path("_colourFA.nii.gz"), force);
-  io::WriteImage(r.tensor.GetPointer(), path("_tensor.nii.gz"), force);
-  // NRRD for 3D Slicer: tensor components are in the image space (LPS); say so with an identity measurement frame.
-  const std::vector<std::vector<double>> frame{ { 1, 0, 0 }, { 0, 1, 0 }, { 0, 0, 1 } };
-  itk::EncapsulateMetaData<std::vector<std::vector<double>>>(r.tensor->GetMetaDataDictionary(),
-                                                             "NRRD_measurement frame", frame);
-  io::WriteImage(r.tensor.GetPointer(), path("_tensor.nrrd"), force);
+    const auto it = std::find_if(MapFiles.begin(), MapFiles.end(), [&](const MapFile & m) { return name == m.name; });
+    if (it == MapFiles.end())
+      ThrowUsage("unknown DTI map '" + name + "'");
+    wanted[static_cast<std::size_t>(it - MapFiles.begin())] = true;
+  }
+  std::vector<fs::path> written;
+  for (std::size_t i = 0; i < MapFiles.size(); ++i)
+    if (wanted[i])
+      written.emplace_back(prefix + MapFiles[i].suffix);
+  // refuse before writing anything when one of the outputs exists (and create the output directory once)
+  for (const auto & p : written)
+    PrepareOutput(p, force);
+  if (wanted[10])
+  {
+    // NRRD for 3D Slicer: tensor components are in the image space (LPS); say so with an identity measurement frame.
+    const std::vector<std::vector<double>> frame{ { 1, 0, 0 }, { 0, 1, 0 }, { 0, 0, 1 } };
+    itk::EncapsulateMetaData<std::vector<std::vector<double>>>(r.tensor->GetMetaDataDictionary(),
+                                                               "NRRD_measurement frame", frame);
+  }
+  // One task per image object (the tensor's two files in one task: an ITK writer updates its input's requested
+  // region), largest first; the files are independent, zlib and the ITK writers are reentrant.
+  const auto file = [&](std::size_t i) { return fs::path(prefix + MapFiles[i].suffix); };
+  std::vector<std::function<void()>> tasks;
+  if (wanted[9] || wanted[10])
+    tasks.emplace_back(
+      [&]()
+      {
+        if (wanted[9])
+          io::WriteImage(r.tensor.GetPointer(), file(9), force);
+        if (wanted[10])
+          io::WriteImage(r.tensor.GetPointer(), file(10), force);
+      });
+  const std::array<const VectorImage3 *, 2> vectors{ r.v1.GetPointer(), r.colourFa.GetPointer() };
+  for (std::size_t i : { 7, 8 })
+    if (wanted[i])
+      tasks.emplace_back([&, i]() { io::WriteImage(vectors[i - 7], file(i), force); });
+  const std::array<const FloatImage *, 6> scalars{ r.maps.fa.GetPointer(), r.maps.md.GetPointer(),
+                                                   r.maps.ad.GetPointer(), r.maps.rd.GetPointer(),
+                                                   r.s0.GetPointer(),      r.meanB0.GetPointer() };
+  for (std::size_t i : { 5, 0, 1, 2, 3, 4 })
+    if (wanted[i])
+      tasks.emplace_back([&, i]() { io::WriteImage(scalars[i], file(i), force); });
+  if (wanted[6])
+    tasks.emplace_back([&]() { io::WriteImage(r.mask.GetPointer(), file(6), force); });
+  detail::ParallelFor(tasks.size(), threads, 1,
+                      [&](std::size_t begin, std::size_t end)
+                      {
+                        for (std::size_t t = begin; t < end; ++t)
+                          tasks[t]();
+                      });
   return written;
 }
 

@@ -315,6 +315,66 @@ TEST(TensorFit, RejectsUnusableGradientTables)
   EXPECT_THROW(gw::dti::ParseFitMethod("lsq"), gw::Error);
 }
 
+TEST(TensorFit, WritesTheRequestedMapsInParallel)
+{
+  // map names: case-insensitive, duplicates removed, canonical order; "all" = every map; unknown/empty refused
+  EXPECT_EQ(gw::dti::ParseDtiMaps(" V1,fa, md ,FA"), (std::vector<std::string>{ "fa", "md", "v1" }));
+  EXPECT_EQ(gw::dti::ParseDtiMaps("all"), gw::dti::DtiMapNames());
+  EXPECT_EQ(gw::dti::DtiMapNames().size(), gw::dti::DtiOutputSuffixes().size());
+  for (const char * bad : { "fa,westward", "", " , " })
+  {
+    try
+    {
+      gw::dti::ParseDtiMaps(bad);
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    }
+    catch (const gw::Error & e)
+    {
+      EXPECT_EQ(e.Kind(), gw::ErrorKind::Usage) << bad;
+    }
+  }
+  const auto table = MakeTable(1, 12, 1000.0);
+  const gw::io::Dwi dwi = MakeDwi(
+    { { 5, 4, 3 } }, 1.5,
+    [](const gw::PointType & p) {
+      return TensorFromFrame({ 1.0, p[0] + 0.5, 0.3 }, { 0.2, -0.4, 1.0 }, 1.6e-3, 0.5e-3, 0.3e-3);
+    },
+    900.0, table);
+  const auto r = gw::dti::FitTensors(dwi, FullMask(dwi.image));
+  ScratchDir dir("dti_maps");
+  const std::string prefix = (dir / "sub/x").string(); // the output directory is created
+  const auto written = gw::dti::WriteDtiResult(r, prefix, false, { "tensor", "fa", "v1", "md" }, 4);
+  ASSERT_EQ(written.size(), 4u); // DtiMapNames() order
+  EXPECT_EQ(written[0], gw::fs::path(prefix + "_FA.nii.gz"));
+  EXPECT_EQ(written[1], gw::fs::path(prefix + "_MD.nii.gz"));
+  EXPECT_EQ(written[2], gw::fs::path(prefix + "_V1.nii.gz"));
+  EXPECT_EQ(written[3], gw::fs::path(prefix + "_tensor.nii.gz"));
+  std::size_t files = 0;
+  for (const auto & entry : gw::fs::directory_iterator(dir / "sub"))
+  {
+    ++files;
+    EXPECT_EQ(entry.path().filename().string().find(".gwtmp"), std::string::npos) << entry.path();
+  }
+  EXPECT_EQ(files, 4u); // exactly the requested maps, no temporary left
+  // written concurrently, read back identical (float maps exact)
+  const auto fa = gw::io::ReadFloatImage(written[0]);
+  const auto md = gw::io::ReadFloatImage(written[1]);
+  const auto tensor = gw::dti::ReadTensorImage(written[3]);
+  for (std::size_t v = 0; v < 60; ++v)
+  {
+    EXPECT_EQ(fa->GetBufferPointer()[v], At(r.maps.fa, v)) << v;
+    EXPECT_EQ(md->GetBufferPointer()[v], At(r.maps.md, v)) << v;
+    for (unsigned int c = 0; c < 6; ++c)
+      EXPECT_EQ(tensor->GetBufferPointer()[v][c], r.tensor->GetBufferPointer()[v][c]) << v << " " << c;
+  }
+  // an existing output is refused before anything is written
+  EXPECT_THROW(gw::dti::WriteDtiResult(r, prefix, false, { "rd", "fa" }), gw::Error);
+  EXPECT_FALSE(gw::fs::exists(prefix + "_RD.nii.gz"));
+  EXPECT_NO_THROW(gw::dti::WriteDtiResult(r, prefix, true, { "rd", "fa" }));
+  EXPECT_TRUE(gw::fs::exists(prefix + "_RD.nii.gz"));
+  EXPECT_THROW(gw::dti::WriteDtiResult(r, prefix, true, { "nope" }), gw::Error);
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 
 namespace

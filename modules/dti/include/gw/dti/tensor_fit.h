@@ -101,15 +101,28 @@ DtiResult FitTensors(const io::Dwi & dwi, const MaskImage * mask = nullptr, cons
 /// \brief Scalar maps of a tensor image (non-zero tensors only; `mask` optional).
 ScalarMaps ComputeScalarMaps(const TensorImage * tensor, const MaskImage * mask = nullptr);
 
-/// \brief Writes PREFIX_FA, _MD, _AD, _RD, _S0, _meanb0, _mask (.nii.gz), _V1 and _colourFA (.nii.gz, 3-vector),
-/// the tensor twice: PREFIX_tensor.nii.gz (NIfTI-1 intent SYMMATRIX, stored lower triangle Dxx,Dxy,Dyy,Dxz,Dyz,Dzz
-/// as the NIfTI standard prescribes; ITK converts) and PREFIX_tensor.nrrd (NRRD 3D-symmetric-matrix, space LPS,
-/// identity measurement frame: 3D Slicer's DTI volume). Atomic; refuses existing files unless `force`.
-/// Returns the written paths.
-std::vector<fs::path> WriteDtiResult(const DtiResult & result, const std::string & prefix, bool force);
+/// \brief The maps WriteDtiResult can write, by name, in file order: "fa" (PREFIX_FA.nii.gz), "md" (_MD), "ad"
+/// (_AD), "rd" (_RD), "s0" (_S0), "meanb0" (_meanb0), "mask" (_mask), "v1" (_V1, 3-vector), "colourfa" (_colourFA,
+/// 3-vector), "tensor" (_tensor.nii.gz) and "tensor-nrrd" (_tensor.nrrd).
+std::vector<std::string> DtiMapNames();
 
-/// \brief The file names WriteDtiResult writes, as suffixes of the prefix ("_FA.nii.gz", ...).
+/// \brief The file names WriteDtiResult can write, as suffixes of the prefix ("_FA.nii.gz", ...), in the order of
+/// DtiMapNames().
 std::vector<std::string> DtiOutputSuffixes();
+
+/// \brief Parses a comma-separated list of map names (case-insensitive; "all" = every map) into names of
+/// DtiMapNames() order without duplicates. Throws Error(Usage) for an unknown name or an empty list.
+std::vector<std::string> ParseDtiMaps(const std::string & list);
+
+/// \brief Writes the maps named in `maps` (names of DtiMapNames(); empty = all): PREFIX_FA, _MD, _AD, _RD, _S0,
+/// _meanb0, _mask (.nii.gz), _V1 and _colourFA (.nii.gz, 3-vector), the tensor as PREFIX_tensor.nii.gz (NIfTI-1
+/// intent SYMMATRIX, stored lower triangle Dxx,Dxy,Dyy,Dxz,Dyz,Dzz as the NIfTI standard prescribes; ITK converts)
+/// and as PREFIX_tensor.nrrd (NRRD 3D-symmetric-matrix, space LPS, identity measurement frame: 3D Slicer's DTI
+/// volume). Every requested file is checked before any is written (refused when it exists unless `force`); each is
+/// written atomically; independent files are written on `threads` threads (0 = hardware concurrency).
+/// Returns the written paths in DtiMapNames() order. Throws Error(Usage) for an unknown map name.
+std::vector<fs::path> WriteDtiResult(const DtiResult & result, const std::string & prefix, bool force,
+                                     const std::vector<std::string> & maps = {}, unsigned int threads = 0);
 
 /// \brief Reads a tensor image written by WriteDtiResult (or any NIfTI SYMMATRIX / NRRD tensor that ITK reads
 /// into its upper-triangular order). Throws Error(Input) when the file does not hold 6 components per voxel.
