@@ -246,12 +246,20 @@ ToCholeskyParams(const Vec7 & p)
   return t;
 }
 
+/// Bounds of the log-Cholesky parameters (see FitNonLinear): |L_ij| <= 0.1 sqrt(mm^2/s).
+constexpr double MaxCholeskyEntry = 0.1;
+const double MaxLogCholeskyDiagonal = std::log(MaxCholeskyEntry);
+
 /// Levenberg-Marquardt on sum (S_i - S0 exp(X_i d))^2 over kept rows; starts from the linear estimate p.
 Vec7
 FitNonLinear(const Design & d, const Eigen::VectorXd & s, const std::vector<char> * keep, const Vec7 & start,
              unsigned int iterations)
 {
   Vec7 theta = ToCholeskyParams(start);
+  for (int k = 1; k <= 3; ++k)
+    theta(k) = std::clamp(theta(k), -14.0, MaxLogCholeskyDiagonal);
+  for (int k = 4; k <= 6; ++k)
+    theta(k) = std::clamp(theta(k), -MaxCholeskyEntry, MaxCholeskyEntry);
   const auto n = static_cast<Eigen::Index>(d.n);
   auto cost = [&](const Vec7 & t)
   {
@@ -299,8 +307,13 @@ FitNonLinear(const Design & d, const Eigen::VectorXd & s, const std::vector<char
         continue;
       }
       Vec7 trial = theta + step;
-      for (int k = 1; k <= 3; ++k) // keep eigenvalue scale physical: exp(2a) in [1e-12, 1] mm^2/s
-        trial(k) = std::clamp(trial(k), -14.0, 0.0);
+      // Keep the tensor physical: the Cholesky factor's entries are bounded by sqrt(0.01 mm^2/s) = 0.1, so every
+      // diffusivity stays below 0.03 mm^2/s (free water at 37 degC is 0.003). Unbounded off-diagonal entries let
+      // ill-conditioned voxels run away to diffusivities of 1e9 mm^2/s.
+      for (int k = 1; k <= 3; ++k)
+        trial(k) = std::clamp(trial(k), -14.0, MaxLogCholeskyDiagonal);
+      for (int k = 4; k <= 6; ++k)
+        trial(k) = std::clamp(trial(k), -MaxCholeskyEntry, MaxCholeskyEntry);
       const double c = cost(trial);
       if (c < current)
       {

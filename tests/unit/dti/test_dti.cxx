@@ -876,3 +876,27 @@ TEST(DtiExternal, SctTutorialGradientTableIsCoherent)
   EXPECT_EQ(check.candidates.front().label, "x -y z");
   std::cout << "[ info     ] given table score ratio after a y flip: " << check.givenScoreRatio << "\n";
 }
+
+// The non-linear fits on real data stay physical: before the log-Cholesky entries were bounded, a few
+// ill-conditioned voxels of the SCT tutorial DWI ran away to AD = 5.6e9 mm^2/s (NLLS).
+TEST(DtiExternal, NonLinearFitsStayPhysicalOnRealData)
+{
+  GW_REQUIRE_EXTERNAL(dir, "nifti/sct_tutorial_dmri/dmri.nii.gz");
+  const auto root = dir.parent_path();
+  const gw::io::Dwi dwi = gw::io::ReadDwi(dir, root / "bvals.txt", root / "bvecs.txt");
+  for (const auto method : { gw::dti::FitMethod::NLLS, gw::dti::FitMethod::Robust })
+  {
+    gw::dti::FitOptions o;
+    o.method = method;
+    const auto r = gw::dti::FitTensors(dwi, nullptr, o);
+    const float * ad = r.maps.ad->GetBufferPointer();
+    const auto * m = r.mask->GetBufferPointer();
+    float worst = 0.0f;
+    for (std::size_t i = 0; i < r.mask->GetBufferedRegion().GetNumberOfPixels(); ++i)
+      if (m[i])
+        worst = std::max(worst, ad[i]);
+    // bound of the fit: every diffusivity below 0.03 mm^2/s (10x free water at 37 degC)
+    EXPECT_LE(worst, 0.03f) << gw::dti::ToString(method) << ": largest AD in the mask [mm^2/s]";
+    std::cout << "[ info     ] " << gw::dti::ToString(method) << " largest AD " << worst << " mm^2/s\n";
+  }
+}
