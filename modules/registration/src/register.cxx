@@ -78,6 +78,10 @@ struct Inputs
   MaskObjectType::Pointer fixedObject;
   MaskObjectType::Pointer movingObject;
   double fixedMaskFraction = 1.0; ///< cost-mask voxels / all voxels
+  /// Smoothed/shrunk levels for the linear Mattes MI engine (null: ITK registration method for every stage).
+  const internal::PyramidImages * fixedPyramid = nullptr;
+  const internal::PyramidImages * movingPyramid = nullptr;
+  unsigned int threads = 1; ///< threads of the linear Mattes MI engine (results do not depend on it)
 };
 
 MaskObjectType::Pointer
@@ -389,6 +393,30 @@ RegisterOneWay(const Inputs & in, const RegistrationOptions & o)
   Pyramid pyramid{ o.shrinkFactors, o.smoothingSigmas };
   if (pyramid.shrink.empty() || pyramid.shrink.size() != pyramid.sigmas.size())
     ThrowUsage("registration needs as many shrink factors as smoothing sigmas (at least one level)");
+  if (in.fixedPyramid && in.movingPyramid)
+  {
+    internal::LinearMiSettings s;
+    s.bins = o.histogramBins;
+    s.finestBins = o.finestLevelHistogramBins;
+    s.minimumStepMm = o.minimumStepMm;
+    s.relaxation = o.relaxation;
+    s.seed = static_cast<std::uint64_t>(o.seed);
+    s.threads = in.threads;
+    for (std::size_t l = 0; l < pyramid.shrink.size(); ++l)
+    {
+      const double voxels =
+        static_cast<double>(in.fixedPyramid->levels[l]->GetLargestPossibleRegion().GetNumberOfPixels());
+      const double inMask = std::max(1.0, voxels * in.fixedMaskFraction);
+      const double wanted = std::min(std::max(o.samplingPercentage * inMask, static_cast<double>(o.minimumSamples)),
+                                     static_cast<double>(o.maximumSamples));
+      s.samples.push_back(static_cast<unsigned int>(std::lround(std::min(wanted, inMask))));
+      s.iterations.push_back(o.iterations);
+      s.firstStepMm.push_back(o.maximumStepMm * std::pow(0.5, static_cast<double>(l)));
+    }
+    result.metricValue = internal::RegisterLinearMi(*in.fixedPyramid, *in.movingPyramid, in.fixedCost, in.movingCost,
+                                                    rigid, s, "rigid", lines);
+  }
+  else
   {
     auto metric = MakeMetric(in, o);
     auto opt = MakeLinearOptimizer(metric, o);
@@ -488,9 +516,35 @@ Register(const FloatImage * fixed, const FloatImage * moving, const Registration
     ThrowUsage("registration needs a fixed and a moving image");
   if (options.halfway && options.type == TransformKind::BSpline)
     ThrowUsage("halfway space needs a rigid or affine transform (B-spline has no closed-form square root)");
+  const unsigned int threads =
+    options.threads > 0
+      ? options.threads
+      : std::max(1u, static_cast<unsigned int>(itk::MultiThreaderBase::GetGlobalDefaultNumberOfThreads()));
+  // Mattes MI: the rigid stage runs on the deterministic multi-threaded engine over pyramids shared by the forward
+  // and backward registrations (built before the single-thread guard: smoothing is deterministic at any count).
+  internal::PyramidImages fixedPyramid, movingPyramid;
+  const bool engine = options.metric == MetricKind::MattesMI;
+  if (engine)
+  {
+    if (options.shrinkFactors.empty() || options.shrinkFactors.size() != options.smoothingSigmas.size())
+      ThrowUsage("registration needs as many shrink factors as smoothing sigmas (at least one level)");
+    const auto sp = fixed->GetSpacing();
+    const double minSpacing = std::min({ sp[0], sp[1], sp[2] });
+    std::vector<double> sigmasMm;
+    for (double v : options.smoothingSigmas)
+      sigmasMm.push_back(v * minSpacing);
+    fixedPyramid = internal::MakePyramidImages(fixed, options.shrinkFactors, sigmasMm, threads);
+    movingPyramid = internal::MakePyramidImages(moving, options.shrinkFactors, sigmasMm, threads);
+  }
   const SingleThreadGuard guard(options.deterministic);
-  const Inputs forward = MakeInputs(fixed, moving, options.fixedMask, options.movingMask, options.fixedExcludeMask,
-                                    options.movingExcludeMask);
+  Inputs forward = MakeInputs(fixed, moving, options.fixedMask, options.movingMask, options.fixedExcludeMask,
+                              options.movingExcludeMask);
+  forward.threads = threads;
+  if (engine)
+  {
+    forward.fixedPyramid = &fixedPyramid;
+    forward.movingPyramid = &movingPyramid;
+  }
   RegistrationResult result = RegisterOneWay(forward, options);
   RegistrationQa & qa = result.qa;
   qa.voxelSizeMm = GeometricMeanSpacing(fixed);
@@ -499,8 +553,14 @@ Register(const FloatImage * fixed, const FloatImage * moving, const Registration
   if (options.inverseConsistency)
   {
     const auto t0 = Clock::now();
-    const Inputs backward = MakeInputs(moving, fixed, options.movingMask, options.fixedMask, options.movingExcludeMask,
-                                       options.fixedExcludeMask);
+    Inputs backward = MakeInputs(moving, fixed, options.movingMask, options.fixedMask, options.movingExcludeMask,
+                                 options.fixedExcludeMask);
+    backward.threads = threads;
+    if (engine)
+    {
+      backward.fixedPyramid = &movingPyramid;
+      backward.movingPyramid = &fixedPyramid;
+    }
     RegistrationResult back = RegisterOneWay(backward, options);
     // B(F(x)) should be x for every fixed point x.
     auto roundTrip = CompositeType::New();

@@ -65,7 +65,13 @@ struct RegistrationOptions
   unsigned int minimumSamples = 20000;
   unsigned int maximumSamples = 30000; ///< cap per level (large images: 0.72 x 0.72 x 4 mm FLAIR has 3.7 M voxels)
   unsigned int histogramBins = 32;     ///< Mattes MI
-  unsigned int iterations = 200;       ///< per level and stage (rigid/affine)
+  /// Mattes MI bins at the last (finest) level of the rigid stage: sqrt(samples / 2) clamped to [histogramBins,
+  /// this] (30000 samples → 122 bins; a 3000-sample cord mask keeps 38). Finer bins sharpen the optimum once the
+  /// images are close: on the benchmark pairs (sct T2, MS FLAIR, known rigid motions; also with 1–3 % noise) the
+  /// mean TRE fell from 0.039–0.047 mm (32 bins) to 0.025–0.029 mm (64) and 0.017–0.022 mm (128) over three
+  /// sampling seeds at the same run time. 0 or ≤ histogramBins: histogramBins at every level.
+  unsigned int finestLevelHistogramBins = 128;
+  unsigned int iterations = 200; ///< per level and stage (rigid/affine)
   /// Optimizer (regular-step gradient descent, PhysicalShift scales): first step and stop step, in mm of the
   /// largest point shift the step causes.
   double maximumStepMm = 2.0;
@@ -74,16 +80,23 @@ struct RegistrationOptions
   /// B-spline stage: control point spacing [mm], iterations per level (L-BFGS-B).
   double bsplineGridSpacingMm = 40.0;
   unsigned int bsplineIterations = 100;
-  /// Deterministic: fixed sampling seed and single-threaded ITK (the global default thread count is set to 1 during
-  /// Register() and restored after; do not run other ITK work concurrently in that process), so results are
-  /// bitwise identical across runs and machines (multi-threaded sums differ in the last bits with scheduling).
-  /// When false all threads are used (faster on many cores) and results may differ in the last digits.
+  /// Deterministic: the Mattes MI rigid stage (GraftWatch's own engine: seeded jittered samples, fixed-size sample
+  /// chunks reduced in order) is bitwise identical for a given seed whatever this flag and the thread count. For the
+  /// stages that run on ITK's registration framework (affine, B-spline, and rigid with the correlation metric) this
+  /// flag makes ITK single-threaded (the global default thread count is set to 1 during those stages and restored
+  /// after; do not run other ITK work concurrently in that process), because ITK's multi-threaded metric sums differ
+  /// in the last bits with scheduling. When false those stages use all threads.
   bool deterministic = true;
   int seed = 121;
+  /// Threads of the Mattes MI rigid stage (0: ITK's global default). That stage is bitwise identical for any
+  /// thread count (fixed-size sample chunks reduced in order), deterministic or not.
+  unsigned int threads = 0;
   /// Halfway: after registration, the transform T is split into H with H∘H = T (matrix square root) so both
   /// images can be resampled once into a space midway between them. Rigid and affine only.
   bool halfway = false;
-  /// QA: also register moving → fixed to measure inverse consistency (doubles the run time).
+  /// QA: also register moving → fixed, independently (own initialization and samples, same settings; the image
+  /// pyramids are shared with the forward run), to measure inverse consistency. Adds roughly a third to the run time
+  /// of a rigid Mattes MI registration (whole gw_register command on a 3.7 M voxel FLAIR).
   bool inverseConsistency = true;
   /// Gate thresholds (see QualityGate).
   double maxEstimatedErrorVoxels = 1.0;
