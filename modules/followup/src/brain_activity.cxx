@@ -2,9 +2,15 @@
 #include "brain_activity.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstdint>
+#include <limits>
+#include <map>
 #include <set>
 #include <vector>
+
+#include <itkDiscreteGaussianImageFilter.h>
 
 #include "gw/core/error.h"
 #include "gw/segmentation/anatomy.h"
@@ -13,80 +19,375 @@ namespace gw::followup::detail
 {
 namespace seg = gw::segmentation;
 
-/// Brain (MS-like) lesion activity by subtraction in the baseline space, the approach of longitudinal MS lesion
-/// detection: both FLAIR (or primary) images are normalised to their own brain (z = (I - median) / 1.4826 MAD),
-/// the difference of the later minus the earlier is normalised the same way, and active voxels are those where
-/// the difference exceeds kDiff sigma and the later image is hyperintense (z > kBright); hysteresis down to half
-/// of both thresholds; components of at least minVolume [mm^3]. Returns a label map (1 new: no overlap with the
-/// earlier lesions; 2 enlarging: overlapping them) on the baseline grid.
-LabelImage::Pointer
-SubtractionActivity(const FloatImage * before, const FloatImage * after, const MaskImage * brain,
-                    const MaskImage * beforeLesions, double minVolume, double kDiff, double kBright)
+namespace
 {
-  const std::size_t n = before->GetLargestPossibleRegion().GetNumberOfPixels();
-  const float * b = before->GetBufferPointer();
-  const float * a = after->GetBufferPointer();
-  const auto * m = brain->GetBufferPointer();
-  auto robust = [&](auto get)
+/// median and 1.4826 MAD of the values of `get(i)` over the voxels of `m`
+template <typename Get>
+std::pair<double, double>
+Robust(const MaskImage::PixelType * m, std::size_t n, Get get)
+{
+  std::vector<float> v;
+  for (std::size_t i = 0; i < n; ++i)
+    if (m[i])
+      v.push_back(get(i));
+  if (v.size() < 100)
+    ThrowProcessing("brain mask too small for lesion activity detection");
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  const double med = v[v.size() / 2];
+  for (float & x : v)
+    x = std::abs(x - float(med));
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return { med, std::max(1e-6, 1.4826 * v[v.size() / 2]) };
+}
+
+FloatImage::Pointer
+Smooth(const FloatImage * image, double sigmaMm)
+{
+  if (sigmaMm <= 0)
   {
-    std::vector<float> v;
-    for (std::size_t i = 0; i < n; ++i)
-      if (m[i])
-        v.push_back(get(i));
-    if (v.size() < 100)
-      ThrowProcessing("brain mask too small for lesion activity detection");
-    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-    const double med = v[v.size() / 2];
-    for (float & x : v)
-      x = std::abs(x - float(med));
-    std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-    return std::pair<double, double>(med, std::max(1e-6, 1.4826 * v[v.size() / 2]));
-  };
-  const auto [mb, sb] = robust([&](std::size_t i) { return b[i]; });
-  const auto [ma, sa] = robust([&](std::size_t i) { return a[i]; });
-  auto zb = [&, mb = mb, sb = sb](std::size_t i) { return (b[i] - mb) / sb; };
-  auto za = [&, ma = ma, sa = sa](std::size_t i) { return (a[i] - ma) / sa; };
-  const auto [md, sd] = robust([&](std::size_t i) { return float(za(i) - zb(i)); });
-  auto seed = MaskImage::New();
-  seed->CopyInformation(before);
-  seed->SetRegions(before->GetLargestPossibleRegion());
-  seed->Allocate(true);
-  auto grow = MaskImage::New();
-  grow->CopyInformation(before);
-  grow->SetRegions(before->GetLargestPossibleRegion());
-  grow->Allocate(true);
+    auto copy = FloatImage::New();
+    copy->Graft(image);
+    return copy;
+  }
+  using Filter = itk::DiscreteGaussianImageFilter<FloatImage, FloatImage>;
+  auto f = Filter::New();
+  f->SetInput(image);
+  f->SetVariance(sigmaMm * sigmaMm); // physical units (UseImageSpacing is on by default)
+  f->SetMaximumError(0.01);
+  f->SetMaximumKernelWidth(32);
+  f->Update();
+  return f->GetOutput();
+}
+
+MaskImage::Pointer
+NewMask(const itk::ImageBase<3> * grid)
+{
+  auto m = MaskImage::New();
+  m->CopyInformation(grid);
+  m->SetRegions(grid->GetLargestPossibleRegion());
+  m->Allocate(true);
+  return m;
+}
+
+double
+Median(std::vector<float> & v)
+{
+  if (v.empty())
+    return std::numeric_limits<double>::quiet_NaN();
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
+}
+} // namespace
+
+nlohmann::json
+ToJson(const std::vector<ActivityCandidate> & candidates)
+{
+  auto out = nlohmann::json::array();
+  for (const auto & c : candidates)
+    out.push_back({ { "centroid_lps_mm", { c.centroid[0], c.centroid[1], c.centroid[2] } },
+                    { "direction", c.rising ? "rising" : "falling" },
+                    { "volume_mm3", c.volume },
+                    { "mean_difference_sigma", c.meanDiff },
+                    { "local_contrast_before_sigma", c.localBefore },
+                    { "local_contrast_after_sigma", c.localAfter },
+                    { "overlaps_earlier_lesions", c.overlapsEarlierLesions },
+                    { "accepted", c.accepted },
+                    { "kind", c.kind },
+                    { "reason", c.reason } });
+  return out;
+}
+
+namespace
+{
+/// Voxel level of one direction: seeds where the signed difference `sign * d` exceeds kDiff and `bright` (the later
+/// image for rising changes, the earlier one for falling changes) exceeds kBright, grown by hysteresis down to half
+/// of both thresholds inside `m`; components of at least minVolume [mm^3].
+LabelImage::Pointer
+Candidates(const itk::ImageBase<3> * grid, const MaskImage::PixelType * m, const std::vector<float> & d, float sign,
+           const std::vector<float> & bright, const ActivityParams & params, std::vector<seg::Component> & components)
+{
+  const std::size_t n = d.size();
+  auto seed = NewMask(grid);
+  auto grow = NewMask(grid);
   for (std::size_t i = 0; i < n; ++i)
   {
     if (!m[i])
       continue;
-    const double d = (za(i) - zb(i) - md) / sd;
-    grow->GetBufferPointer()[i] = (d > 0.5 * kDiff && za(i) > 0.5 * kBright) ? 1 : 0;
-    seed->GetBufferPointer()[i] = (d > kDiff && za(i) > kBright) ? 1 : 0;
+    const float s = sign * d[i];
+    grow->GetBufferPointer()[i] = (s > 0.5 * params.kDiff && bright[i] > 0.5 * params.kBright) ? 1 : 0;
+    seed->GetBufferPointer()[i] = (s > params.kDiff && bright[i] > params.kBright) ? 1 : 0;
   }
-  // hysteresis: keep grow components that hold a seed
-  std::vector<seg::Component> components;
-  const auto labels = seg::LabelComponents(grow, 1, 0.0, &components);
+  const auto grown = seg::LabelComponents(grow, 1, 0.0, &components);
   std::set<int> seeded;
   for (std::size_t i = 0; i < n; ++i)
-    if (seed->GetBufferPointer()[i] && labels->GetBufferPointer()[i])
-      seeded.insert(labels->GetBufferPointer()[i]);
+    if (seed->GetBufferPointer()[i] && grown->GetBufferPointer()[i])
+      seeded.insert(grown->GetBufferPointer()[i]);
   for (std::size_t i = 0; i < n; ++i)
-    grow->GetBufferPointer()[i] = seeded.count(labels->GetBufferPointer()[i]) ? 1 : 0;
-  const auto active = seg::LabelComponents(grow, 3, minVolume, &components);
-  std::set<int> overlapping;
+    grow->GetBufferPointer()[i] = seeded.count(grown->GetBufferPointer()[i]) ? 1 : 0;
+  return seg::LabelComponents(grow, 3, params.minVolume, &components);
+}
+
+/// Lesion level of one candidate (label `label` of `cl`): mean of the earlier and later z images and of the
+/// difference over it, and the medians of a shell shellInnerMm..shellOuterMm around it inside `m`, away from every
+/// candidate (`anyCandidate`), using exact distances in the candidate's bounding box plus a margin.
+struct LocalStats
+{
+  double meanBefore = 0.0, meanAfter = 0.0, meanDiff = 0.0;
+  double shellBefore = 0.0, shellAfter = 0.0;
+  std::size_t shellVoxels = 0;
+};
+
+LocalStats
+Local(const itk::ImageBase<3> * grid, const LabelImage::PixelType * cl, int label, const std::array<long, 6> & bb,
+      const MaskImage::PixelType * m, const std::vector<std::uint8_t> & anyCandidate, const std::vector<float> & zb,
+      const std::vector<float> & za, const std::vector<float> & d, const ActivityParams & params)
+{
+  const auto sp = grid->GetSpacing();
+  const auto size = grid->GetLargestPossibleRegion().GetSize();
+  std::array<long, 3> lo, hi;
+  for (int k = 0; k < 3; ++k)
+  {
+    const long margin = long(std::ceil(params.shellOuterMm / sp[k]));
+    lo[k] = std::max(0L, bb[k] - margin);
+    hi[k] = std::min(long(size[k]) - 1, bb[k + 3] + margin);
+  }
+  // the candidate in its box, and the exact distance to it
+  auto sub = MaskImage::New();
+  MaskImage::IndexType start;
+  for (int k = 0; k < 3; ++k)
+    start[k] = lo[k];
+  MaskImage::RegionType r;
+  r.SetIndex({ { 0, 0, 0 } });
+  r.SetSize({ { std::size_t(hi[0] - lo[0] + 1), std::size_t(hi[1] - lo[1] + 1), std::size_t(hi[2] - lo[2] + 1) } });
+  PointType origin;
+  grid->TransformIndexToPhysicalPoint(start, origin);
+  sub->SetRegions(r);
+  sub->SetSpacing(sp);
+  sub->SetOrigin(origin);
+  sub->SetDirection(grid->GetDirection());
+  sub->Allocate(true);
+  auto global = [&](long x, long y, long z) { return std::size_t(x) + size[0] * (std::size_t(y) + size[1] * z); };
+  std::size_t j = 0;
+  for (long z = lo[2]; z <= hi[2]; ++z)
+    for (long y = lo[1]; y <= hi[1]; ++y)
+      for (long x = lo[0]; x <= hi[0]; ++x, ++j)
+        sub->GetBufferPointer()[j] = cl[global(x, y, z)] == label ? 1 : 0;
+  const auto dist = seg::DistanceMap(sub);
+  double sumA = 0, sumB = 0, sumD = 0;
+  std::size_t count = 0;
+  std::vector<float> shellA, shellB;
+  j = 0;
+  for (long z = lo[2]; z <= hi[2]; ++z)
+    for (long y = lo[1]; y <= hi[1]; ++y)
+      for (long x = lo[0]; x <= hi[0]; ++x, ++j)
+      {
+        const std::size_t g = global(x, y, z);
+        if (sub->GetBufferPointer()[j])
+        {
+          sumA += za[g];
+          sumB += zb[g];
+          sumD += d[g];
+          ++count;
+        }
+        else if (m[g] && !anyCandidate[g] && dist->GetBufferPointer()[j] > params.shellInnerMm &&
+                 dist->GetBufferPointer()[j] <= params.shellOuterMm)
+        {
+          shellA.push_back(za[g]);
+          shellB.push_back(zb[g]);
+        }
+      }
+  LocalStats s;
+  if (count)
+  {
+    s.meanAfter = sumA / double(count);
+    s.meanBefore = sumB / double(count);
+    s.meanDiff = sumD / double(count);
+  }
+  s.shellVoxels = shellA.size();
+  s.shellAfter = Median(shellA);
+  s.shellBefore = Median(shellB);
+  return s;
+}
+
+/// per label of `cl`: bounding box (min xyz, max xyz) in voxel indices
+std::map<int, std::array<long, 6>>
+Boxes(const LabelImage * labels)
+{
+  const auto size = labels->GetLargestPossibleRegion().GetSize();
+  const std::size_t n = labels->GetLargestPossibleRegion().GetNumberOfPixels();
+  const auto * cl = labels->GetBufferPointer();
+  std::map<int, std::array<long, 6>> box;
+  for (std::size_t i = 0; i < n; ++i)
+    if (cl[i])
+    {
+      const long x = long(i % size[0]), y = long((i / size[0]) % size[1]), z = long(i / (size[0] * size[1]));
+      auto it = box.find(cl[i]);
+      if (it == box.end())
+        box[cl[i]] = { x, y, z, x, y, z };
+      else
+      {
+        auto & bb = it->second;
+        bb = { std::min(bb[0], x), std::min(bb[1], y), std::min(bb[2], z),
+               std::max(bb[3], x), std::max(bb[4], y), std::max(bb[5], z) };
+      }
+    }
+  return box;
+}
+} // namespace
+
+LabelImage::Pointer
+SubtractionActivity(const FloatImage * beforeRaw, const FloatImage * afterRaw, const MaskImage * brain,
+                    const MaskImage * beforeLesions, const MaskImage * valid, const ActivityParams & params,
+                    std::vector<ActivityCandidate> * candidates)
+{
+  if (!seg::SameGrid(beforeRaw, afterRaw) || !seg::SameGrid(beforeRaw, brain) ||
+      (valid && !seg::SameGrid(beforeRaw, valid)) || (beforeLesions && !seg::SameGrid(beforeRaw, beforeLesions)))
+    ThrowInternal("lesion activity: images and masks must share one grid");
+  const auto before = Smooth(beforeRaw, params.smoothingMm);
+  const auto after = Smooth(afterRaw, params.smoothingMm);
+  const std::size_t n = before->GetLargestPossibleRegion().GetNumberOfPixels();
+  const float * b = before->GetBufferPointer();
+  const float * a = after->GetBufferPointer();
+  // the analysed region: the brain, where both acquisitions have data
+  auto region = NewMask(before);
+  auto * m = region->GetBufferPointer();
+  for (std::size_t i = 0; i < n; ++i)
+    m[i] = brain->GetBufferPointer()[i] && (!valid || valid->GetBufferPointer()[i]) ? 1 : 0;
+  const auto [mb, sb] = Robust(m, n, [&](std::size_t i) { return b[i]; });
+  const auto [ma, sa] = Robust(m, n, [&](std::size_t i) { return a[i]; });
+  std::vector<float> zb(n), za(n), d(n);
+  for (std::size_t i = 0; i < n; ++i)
+  {
+    zb[i] = float((b[i] - mb) / sb);
+    za[i] = float((a[i] - ma) / sa);
+  }
+  const auto [md, sd] = Robust(m, n, [&](std::size_t i) { return za[i] - zb[i]; });
+  for (std::size_t i = 0; i < n; ++i)
+    d[i] = float((za[i] - zb[i] - md) / sd);
+
+  // voxel level, per direction: rising (new/enlarging: bright later) and falling (shrinking/resolved: bright earlier)
+  std::vector<seg::Component> risingComponents, fallingComponents;
+  const auto rising = Candidates(before, m, d, 1.0f, za, params, risingComponents);
+  LabelImage::Pointer falling;
+  if (params.falling)
+    falling = Candidates(before, m, d, -1.0f, zb, params, fallingComponents);
+  std::vector<std::uint8_t> anyCandidate(n, 0);
+  for (std::size_t i = 0; i < n; ++i)
+    anyCandidate[i] = rising->GetBufferPointer()[i] || (falling && falling->GetBufferPointer()[i]);
+
+  // lesion level: local contrast against a shell around each candidate, before and after
+  std::set<int> overlapping, fallingOverlapping; // candidates that overlap the earlier lesions
   for (std::size_t i = 0; beforeLesions && i < n; ++i)
-    if (active->GetBufferPointer()[i] && beforeLesions->GetBufferPointer()[i])
-      overlapping.insert(active->GetBufferPointer()[i]);
+    if (beforeLesions->GetBufferPointer()[i])
+    {
+      if (rising->GetBufferPointer()[i])
+        overlapping.insert(rising->GetBufferPointer()[i]);
+      if (falling && falling->GetBufferPointer()[i])
+        fallingOverlapping.insert(falling->GetBufferPointer()[i]);
+    }
+  std::map<int, std::uint16_t> risingCode, fallingCode; // accepted label -> change-map code
+  std::vector<ActivityCandidate> described;
+  for (const bool up : { true, false })
+  {
+    if (!up && !falling)
+      continue;
+    const LabelImage * labels = up ? rising.GetPointer() : falling.GetPointer();
+    const auto box = Boxes(labels);
+    for (const auto & c : up ? risingComponents : fallingComponents)
+    {
+      const auto s =
+        Local(before, labels->GetBufferPointer(), c.label, box.at(c.label), m, anyCandidate, zb, za, d, params);
+      ActivityCandidate ac;
+      ac.rising = up;
+      ac.centroid = c.centroid;
+      ac.volume = c.volume;
+      ac.voxels = c.voxels;
+      ac.overlapsEarlierLesions = (up ? overlapping : fallingOverlapping).count(c.label) > 0;
+      ac.meanDiff = s.meanDiff;
+      if (s.shellVoxels < 10)
+        ac.reason = "no surrounding brain to compare with";
+      else
+      {
+        ac.localAfter = s.meanAfter - s.shellAfter;
+        ac.localBefore = s.meanBefore - s.shellBefore;
+        if (up)
+        {
+          if (ac.localAfter < params.kLocal)
+            ac.reason = "not brighter than its surroundings in the later image";
+          else if (ac.localAfter - ac.localBefore < params.kLocal)
+            ac.reason = "its contrast against the surroundings did not rise";
+          else
+          {
+            ac.accepted = true;
+            ac.kind = overlapping.count(c.label) ? "enlarging" : "new";
+            risingCode[c.label] = overlapping.count(c.label) ? 2 : 1;
+          }
+        }
+        else
+        {
+          if (!ac.overlapsEarlierLesions)
+            ac.reason = "not part of an earlier lesion (nothing to shrink or resolve)";
+          else if (ac.localBefore < params.kLocal)
+            ac.reason = "not brighter than its surroundings in the earlier image";
+          else if (ac.localBefore - ac.localAfter < params.kLocal)
+            ac.reason = "its contrast against the surroundings did not fall";
+          else if (ac.localAfter > 0.5 * ac.localBefore)
+            ac.reason = "it kept more than half of its contrast against the surroundings";
+          else
+          {
+            ac.accepted = true;
+            ac.kind = ac.localAfter < params.kLocal ? "resolved" : "shrinking";
+            fallingCode[c.label] = ac.localAfter < params.kLocal ? 3 : 4;
+          }
+        }
+      }
+      described.push_back(ac);
+    }
+  }
+  if (candidates)
+    *candidates = described;
+
   auto out = LabelImage::New();
   out->CopyInformation(before);
   out->SetRegions(before->GetLargestPossibleRegion());
   out->Allocate(true);
   for (std::size_t i = 0; i < n; ++i)
   {
-    const int l = active->GetBufferPointer()[i];
-    if (l)
-      out->GetBufferPointer()[i] = overlapping.count(l) ? 2 : 1;
+    auto it = risingCode.find(rising->GetBufferPointer()[i]);
+    if (it != risingCode.end())
+      out->GetBufferPointer()[i] = it->second;
+    else if (falling && (it = fallingCode.find(falling->GetBufferPointer()[i])) != fallingCode.end())
+      out->GetBufferPointer()[i] = it->second;
   }
+  return out;
+}
+
+MaskImage::Pointer
+FieldOfViewMask(const itk::ImageBase<3> * image, const itk::ImageBase<3> * reference,
+                const io::TransformType * referenceToImage, double marginVoxels)
+{
+  auto out = NewMask(reference);
+  const auto size = reference->GetLargestPossibleRegion().GetSize();
+  const auto imageSize = image->GetLargestPossibleRegion().GetSize();
+  const auto imageStart = image->GetLargestPossibleRegion().GetIndex();
+  auto * o = out->GetBufferPointer();
+  std::size_t i = 0;
+  itk::Index<3> idx;
+  for (idx[2] = 0; idx[2] < long(size[2]); ++idx[2])
+    for (idx[1] = 0; idx[1] < long(size[1]); ++idx[1])
+      for (idx[0] = 0; idx[0] < long(size[0]); ++idx[0], ++i)
+      {
+        PointType p;
+        reference->TransformIndexToPhysicalPoint(idx, p);
+        if (referenceToImage)
+          p = referenceToImage->TransformPoint(p);
+        const auto ci = image->TransformPhysicalPointToContinuousIndex<double>(p);
+        bool inside = true;
+        for (int k = 0; k < 3 && inside; ++k)
+          inside = ci[k] >= double(imageStart[k]) + marginVoxels &&
+                   ci[k] <= double(imageStart[k]) + double(imageSize[k]) - 1.0 - marginVoxels;
+        o[i] = inside ? 1 : 0;
+      }
   return out;
 }
 

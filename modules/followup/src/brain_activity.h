@@ -1,17 +1,78 @@
 // Brain (MS-like) lesion activity between two co-registered timepoints: internal to the follow-up module.
 #pragma once
 
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
 #include "gw/core/types.h"
+#include "gw/io/transform_io.h"
 
 namespace gw::followup::detail
 {
-/// Brain (MS-like) lesion activity by subtraction in the baseline space, the approach of longitudinal MS lesion
-/// detection: both FLAIR (or primary) images are normalised to their own brain (z = (I - median) / 1.4826 MAD),
-/// the difference of the later minus the earlier is normalised the same way, and active voxels are those where
-/// the difference exceeds kDiff sigma and the later image is hyperintense (z > kBright); hysteresis down to half
-/// of both thresholds; components of at least minVolume [mm^3]. Returns a label map (1 new: no overlap with the
-/// earlier lesions; 2 enlarging: overlapping them) on the baseline grid.
+/// Parameters of SubtractionActivity (intensities in robust sigmas of the brain, lengths in mm).
+struct ActivityParams
+{
+  double minVolume = 3.0;    ///< smallest reported component [mm^3]
+  double kDiff = 4.0;        ///< voxel seeds: the normalised difference rises (falls) by this many robust sigmas ...
+  double kBright = 2.5;      ///< ... and the later (earlier) image is this many robust sigmas above the brain median
+  double smoothingMm = 0.0;  ///< Gaussian sigma applied to both images before subtraction [mm] (0: none)
+  double kLocal = 1.0;       ///< lesion level: mean above the surrounding shell, and its rise (fall) [sigmas]
+  double shellInnerMm = 1.5; ///< the shell that serves as local reference: from this distance ...
+  double shellOuterMm = 5.0; ///< ... to this one [mm]
+  bool falling = true;       ///< also detect falling changes (shrinking and resolved lesions)
+};
+
+/// One candidate of SubtractionActivity and the lesion-level decision on it (for QA in summary.json).
+struct ActivityCandidate
+{
+  bool rising = true;  ///< direction: rising (new/enlarging candidate) or falling (shrinking/resolved candidate)
+  PointType centroid;  ///< LPS [mm]
+  double volume = 0.0; ///< [mm^3]
+  std::size_t voxels = 0;
+  bool overlapsEarlierLesions = false; ///< overlaps the earlier timepoint's lesion mask
+  double meanDiff = 0.0;               ///< mean normalised difference over the candidate [sigmas of the difference]
+  double localBefore = 0.0;            ///< earlier image: candidate mean minus shell median [brain sigmas]
+  double localAfter = 0.0;             ///< later image: the same
+  bool accepted = false;
+  std::string kind;   ///< when accepted: "new", "enlarging", "shrinking" or "resolved"
+  std::string reason; ///< why it was rejected (empty when accepted)
+};
+nlohmann::json ToJson(const std::vector<ActivityCandidate> & candidates);
+
+/// Brain (MS-like) lesion activity by subtraction in the baseline space (the subtraction approach of longitudinal MS
+/// lesion detection, e.g. Ganiler et al. 2014, Neuroradiology 56:363): both images (FLAIR, or the primary contrast)
+/// are optionally smoothed (Gaussian, `smoothingMm`) and normalised to their own brain (z = (I - median) / 1.4826 MAD);
+/// their difference (later minus earlier) is normalised the same way. The analysis runs in both directions with the
+/// same thresholds, inside `valid` (voxels that both acquisitions cover away from their first and last slices; null
+/// = everywhere):
+/// - rising (new or enlarging lesions): voxels where the difference exceeds kDiff sigma and the later image is
+///   hyperintense (z > kBright), grown by hysteresis down to half of both thresholds, components of at least
+///   minVolume [mm^3]. A candidate is kept when, in the later image, it is brighter than its own surroundings (mean
+///   over the candidate minus the median of a shell shellInnerMm..shellOuterMm around it, in the brain and away from
+///   other candidates, >= kLocal) and this local contrast rose by at least kLocal from the earlier image: a new or
+///   enlarging lesion is a focal hyperintensity that was not there, while global contrast drift between sessions
+///   (grey matter, bias field) and shifts of the CSF border are not.
+/// - falling (shrinking or resolved lesions; `falling`): the mirror image, voxels where the difference is below
+///   -kDiff sigma and the EARLIER image is hyperintense (z > kBright), the same hysteresis and minimum volume; kept
+///   when it overlaps the earlier lesions (`beforeLesions`; as in gw::longitudinal::MatchComponents, only an earlier
+///   lesion can shrink or resolve, so nothing is kept without that mask), its earlier local contrast is >= kLocal,
+///   that contrast fell by at least kLocal and to at most half its earlier value (the voxels left the lesion by the
+///   half-maximum boundary convention; a lesion that only dims with the session's contrast stays a lesion). It is
+///   "resolved" when its later local contrast is below kLocal (back to the background), "shrinking" otherwise.
+/// Returns a label map on the baseline grid with the codes of gw::longitudinal::ChangeMap: 1 new (no overlap with
+/// `beforeLesions`), 2 enlarging (overlapping them), 3 resolved, 4 shrinking (the voxels lost); fills `candidates`
+/// (rising first, then falling) when given.
 LabelImage::Pointer SubtractionActivity(const FloatImage * before, const FloatImage * after, const MaskImage * brain,
-                                        const MaskImage * beforeLesions, double minVolume, double kDiff,
-                                        double kBright);
+                                        const MaskImage * beforeLesions, const MaskImage * valid,
+                                        const ActivityParams & params,
+                                        std::vector<ActivityCandidate> * candidates = nullptr);
+
+/// Voxels of the `reference` grid whose points (mapped by `referenceToImage`, reference point -> image point; null
+/// = identity) fall inside the field of view of `image` at least `marginVoxels` voxels from its border along every
+/// axis. The outermost slices of a 2D multi-slice acquisition carry inflow and slice-profile artefacts (bright CSF
+/// on FLAIR) and interpolation there lacks a neighbour.
+MaskImage::Pointer FieldOfViewMask(const itk::ImageBase<3> * image, const itk::ImageBase<3> * reference,
+                                   const io::TransformType * referenceToImage, double marginVoxels);
 } // namespace gw::followup::detail

@@ -5,10 +5,12 @@
 #include "brain_activity.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <iomanip>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -70,6 +72,104 @@ Fixed(double v, int decimals = 3)
   std::ostringstream s;
   s << std::fixed << std::setprecision(decimals) << v;
   return s.str();
+}
+
+/// Partial-volume volume of each component of a CSF-filled cavity [mm^3]. A syrinx 2-3 mm across on 1 mm voxels is
+/// mostly boundary: its binary (half-way threshold) volume moves by +/-20% with the grid position, enough to cross
+/// the 25% expansion rule between two scans of an unchanged cavity. Here every voxel of the component and of the
+/// outside layer touching it (26-neighbourhood, inside `tissue`) counts with its cavity fraction, linear mixing of
+/// CSF and cord: f = (I - b) / (csf - b), clamped to [0, 1], b = median of the 8 nearest voxels of the next layer
+/// outward inside `tissue` (grey or white matter, whichever surrounds that part), or `cordLevel` when there are
+/// fewer than 8 of them; `csf` is the CSF level measured around the cord.
+std::map<int, double>
+CavityPartialVolumes(const FloatImage * image, const LabelImage * labels, const MaskImage * tissue, double csf,
+                     double cordLevel)
+{
+  std::map<int, double> out;
+  const auto size = image->GetLargestPossibleRegion().GetSize();
+  const long nx = long(size[0]), ny = long(size[1]), nz = long(size[2]);
+  const std::size_t n = std::size_t(nx * ny * nz);
+  const auto sp = image->GetSpacing();
+  const float * img = image->GetBufferPointer();
+  const auto * lab = labels->GetBufferPointer();
+  const auto * tis = tissue->GetBufferPointer();
+  std::map<int, std::vector<std::size_t>> members;
+  for (std::size_t v = 0; v < n; ++v)
+    if (lab[v])
+      members[lab[v]].push_back(v);
+  auto coords = [&](std::size_t v)
+  {
+    return std::array<long, 3>{ long(v % std::size_t(nx)), long((v / std::size_t(nx)) % std::size_t(ny)),
+                                long(v / std::size_t(nx * ny)) };
+  };
+  auto neighbours = [&](std::size_t v, auto && visit)
+  {
+    const auto c = coords(v);
+    for (long dz = -1; dz <= 1; ++dz)
+      for (long dy = -1; dy <= 1; ++dy)
+        for (long dx = -1; dx <= 1; ++dx)
+        {
+          const long a = c[0] + dx, b = c[1] + dy, e = c[2] + dz;
+          if ((dx || dy || dz) && a >= 0 && b >= 0 && e >= 0 && a < nx && b < ny && e < nz)
+            visit(std::size_t((e * ny + b) * nx + a));
+        }
+  };
+  for (const auto & [label, vox] : members)
+  {
+    std::set<std::size_t> layer1, seen;
+    for (std::size_t v : vox)
+      neighbours(v,
+                 [&](std::size_t u)
+                 {
+                   if (lab[u] != label && tis[u])
+                     layer1.insert(u);
+                 });
+    std::vector<std::size_t> shell;
+    for (std::size_t v : layer1)
+      neighbours(v,
+                 [&](std::size_t u)
+                 {
+                   if (lab[u] != label && !layer1.count(u) && tis[u] && seen.insert(u).second)
+                     shell.push_back(u);
+                 });
+    auto mm = [&](std::size_t v)
+    {
+      const auto c = coords(v);
+      return std::array<double, 3>{ c[0] * sp[0], c[1] * sp[1], c[2] * sp[2] };
+    };
+    std::vector<std::array<double, 3>> shellPos;
+    for (std::size_t u : shell)
+      shellPos.push_back(mm(u));
+    auto fraction = [&](std::size_t v)
+    {
+      double b = cordLevel;
+      if (shell.size() >= 8)
+      {
+        const auto p = mm(v);
+        std::vector<std::pair<double, float>> near;
+        for (std::size_t k = 0; k < shell.size(); ++k)
+        {
+          const double dx = shellPos[k][0] - p[0], dy = shellPos[k][1] - p[1], dz = shellPos[k][2] - p[2];
+          near.emplace_back(dx * dx + dy * dy + dz * dz, img[shell[k]]);
+        }
+        std::partial_sort(near.begin(), near.begin() + 8, near.end(),
+                          [](const auto & x, const auto & y) { return x.first < y.first; });
+        std::vector<float> values;
+        for (int k = 0; k < 8; ++k)
+          values.push_back(near[std::size_t(k)].second);
+        std::nth_element(values.begin(), values.begin() + 4, values.end());
+        b = values[4];
+      }
+      return csf > b ? std::clamp((double(img[v]) - b) / (csf - b), 0.0, 1.0) : (lab[v] == label ? 1.0 : 0.0);
+    };
+    double volume = 0.0;
+    for (std::size_t v : vox)
+      volume += fraction(v);
+    for (std::size_t v : layer1)
+      volume += fraction(v);
+    out[label] = volume * sp[0] * sp[1] * sp[2];
+  }
+  return out;
 }
 
 /// Everything computed for one timepoint.
@@ -488,8 +588,29 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
     {
       const FloatImage * t2 = w.anat.count(role::T2) ? w.anat.at(role::T2).GetPointer() : w.primary.GetPointer();
       const FloatImage * t1 = w.anat.count(role::T1) ? w.anat.at(role::T1).GetPointer() : nullptr;
-      w.syrinx = seg::SegmentSyrinx(t2, t1, w.tissue, nullptr);
+      const FloatImage * flair = w.anat.count(role::Flair) ? w.anat.at(role::Flair).GetPointer() : nullptr;
+      if (t1 && !seg::SameGrid(t1, t2))
+        t1 = nullptr;
+      if (flair && !seg::SameGrid(flair, t2))
+        flair = nullptr;
+      w.syrinx = seg::SegmentSyrinx(t2, t1, flair, w.tissue, nullptr);
       w.syrinxMorph = seg::ComputeMorphometry(w.syrinx.labels, w.tissue, "syrinx");
+      if (w.syrinx.labels && !w.syrinxMorph.components.empty() && seg::SameGrid(w.syrinx.labels, t2))
+      {
+        // CSF level: SegmentSyrinx grows at cord + 1/2 (CSF - cord); the background is taken one voxel inside the
+        // cord border (partial volume with the CSF around the cord is cavity-like)
+        const double csf = w.syrinx.tissueMedian + 2.0 * (w.syrinx.growThreshold - w.syrinx.tissueMedian);
+        const auto tsp = t2->GetSpacing();
+        const auto inner = seg::ErodeMm(seg::ResampleMaskNearest(w.tissue, t2), 1.01 * std::max(tsp[0], tsp[1]));
+        const auto volumes = CavityPartialVolumes(t2, w.syrinx.labels, inner, csf, w.syrinx.tissueMedian);
+        for (auto & c : w.syrinxMorph.components)
+          if (volumes.count(c.label))
+          {
+            w.details["syrinx_volume_binary_mm3"][std::to_string(c.label)] = c.volume;
+            c.volume = volumes.at(c.label);
+          }
+        w.details["syrinx_volume_method"] = "partial volume (CSF-cord mixing fractions)";
+      }
       if (w.syrinx.mask && seg::CountNonZero(w.syrinx.mask) > 0)
         lesionTissue = Subtract(w.tissue, seg::DilateMm(w.syrinx.mask, 1.0));
     }
@@ -722,13 +843,51 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
           const float * dd = distance->GetBufferPointer();
           const auto * rr = rim->GetBufferPointer();
           const std::size_t nv = w.edema.mask->GetLargestPossibleRegion().GetNumberOfPixels();
+          std::vector<std::uint8_t> inRim(nv, 0); // segmented, within the distance, but in the lesion's rim
           for (std::size_t v = 0; v < nv; ++v)
             if (m[v] && (dd[v] > ep.distance || rr[v]))
+            {
+              inRim[v] = dd[v] <= ep.distance && rr[v] && !w.lesions.mask->GetBufferPointer()[v];
               m[v] = 0;
+            }
           std::vector<seg::Component> components;
           w.edema.labels = seg::LabelComponents(w.edema.mask, ep.minVoxels, ep.minVolume, &components);
           w.edema.mask = seg::LabelsToMask(w.edema.labels);
           w.edema.components = components;
+          // The rim is left out so that a lesion's own partial-volume layer is never taken for edema. Where a halo
+          // was found, though, the rim between the lesion and the halo is halo: give its segmented voxels back when
+          // they touch the halo (around a 6 mm graft that layer holds a third of the halo, and how much of it the
+          // grid puts in the rim changes from scan to scan).
+          if (anatomy == "cord" && !components.empty())
+          {
+            const auto touching = seg::DilateMm(w.edema.mask, 1.01 * std::max({ sp[0], sp[1], sp[2] }));
+            auto * em = w.edema.mask->GetBufferPointer();
+            for (std::size_t v = 0; v < nv; ++v)
+              if (inRim[v] && touching->GetBufferPointer()[v])
+                em[v] = 1;
+            // The grow threshold (normal median + kGrow sigma) is a detection level: it also takes grey matter
+            // and any voxel with a little edema, so the halo's extent follows the voxel size of the day. Its
+            // boundary is put where a voxel is half edema instead (half maximum between the normal tissue median
+            // and the halo's median), the level at which partial-volume gains and losses cancel.
+            const float * bi = brightOnGrid->GetBufferPointer();
+            const auto * lab = w.edema.labels->GetBufferPointer();
+            std::map<int, std::vector<float>> values;
+            for (std::size_t v = 0; v < nv; ++v)
+              if (lab[v])
+                values[lab[v]].push_back(bi[v]);
+            std::map<int, double> level;
+            for (auto & [l, vals] : values)
+            {
+              std::nth_element(vals.begin(), vals.begin() + vals.size() / 2, vals.end());
+              level[l] = 0.5 * (w.edema.tissueMedian + double(vals[vals.size() / 2]));
+            }
+            for (std::size_t v = 0; v < nv; ++v)
+              if (lab[v] && double(bi[v]) < level[lab[v]])
+                em[v] = 0;
+            w.edema.labels = seg::LabelComponents(w.edema.mask, ep.minVoxels, ep.minVolume, &components);
+            w.edema.mask = seg::LabelsToMask(w.edema.labels);
+            w.edema.components = components;
+          }
         }
         w.edemaMorph =
           seg::ComputeMorphometry(w.edema.labels, anatomy == "cord" ? tissue.GetPointer() : nullptr, "edema");
@@ -812,6 +971,33 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
       auto m = toBase(w.lesions.mask);
       w.masksInBaseline["lesion"] = m;
       lesionComponents[i] = longitudinal::LabelComponents(m, 0.0, 1, w.lesionsInBaseline);
+      // The change classification compares volumes: take them from the native segmentation (measured on the
+      // acquired grid) rather than from the nearest-neighbour resampled masks, whose volume moves by a voxel layer
+      // with sub-voxel shifts (a 10 mm long lesion on 2.5 mm slices gains or loses a slice: +/-25%). Each native
+      // component goes to the common-space component holding most of its resampled voxels.
+      if (w.lesions.labels && !w.lesionMorph.components.empty())
+      {
+        const auto native = identity && seg::SameGrid(w.lesions.labels, baseline)
+                              ? w.lesions.labels
+                              : reg::Resample(w.lesions.labels.GetPointer(), baseline, w.toTimepoint);
+        std::map<int, std::map<int, std::size_t>> overlap; // native label -> common label -> voxels
+        const std::size_t nv = native->GetLargestPossibleRegion().GetNumberOfPixels();
+        for (std::size_t v = 0; v < nv; ++v)
+          if (native->GetBufferPointer()[v] && w.lesionsInBaseline->GetBufferPointer()[v])
+            ++overlap[native->GetBufferPointer()[v]][w.lesionsInBaseline->GetBufferPointer()[v]];
+        std::map<int, double> volume; // common label -> native volume
+        for (const auto & [nat, counts] : overlap)
+        {
+          const auto best = std::max_element(counts.begin(), counts.end(),
+                                             [](const auto & a, const auto & b) { return a.second < b.second; });
+          for (const auto & c : w.lesionMorph.components)
+            if (c.label == nat)
+              volume[best->first] += c.volume;
+        }
+        for (auto & c : lesionComponents[i])
+          if (volume.count(c.label))
+            c.volume = volume.at(c.label);
+      }
     }
     if (w.syrinx.mask)
       w.masksInBaseline["syrinx"] = toBase(w.syrinx.mask);
@@ -945,7 +1131,7 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
       const fs::path dir = outDir / SafeId(w.tp->id);
       if (anatomy == "brain" && work[i - 1].registrationPassed)
       {
-        // brain: lesion activity by subtraction (new and enlarging lesions), see SubtractionActivity
+        // brain: lesion activity by subtraction (new, enlarging, shrinking, resolved lesions), see SubtractionActivity
         const std::string r = work[0].anatInBaseline.count(role::Flair) && w.anatInBaseline.count(role::Flair) &&
                                   work[i - 1].anatInBaseline.count(role::Flair)
                                 ? std::string(role::Flair)
@@ -953,28 +1139,40 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
         if (work[i - 1].anatInBaseline.count(r) && w.anatInBaseline.count(r))
         {
           auto brain = seg::ErodeMm(work[0].tissue, 3.0);
+          detail::ActivityParams ap;
+          ap.kDiff = options.activityDiffSigma;
+          ap.kBright = options.activityBrightSigma;
+          ap.smoothingMm = options.activitySmoothingMm;
+          ap.kLocal = options.activityLocalSigma;
+          ap.falling = options.activityFalling;
+          std::vector<detail::ActivityCandidate> candidates;
+          // only where both acquisitions have data, one voxel away from their borders (slab-edge artefacts)
+          auto valid = detail::FieldOfViewMask(work[i - 1].anat.at(r), baseline, work[i - 1].toTimepoint, 1.0);
+          const auto validAfter = detail::FieldOfViewMask(w.anat.at(r), baseline, w.toTimepoint, 1.0);
+          for (std::size_t v = 0; v < valid->GetLargestPossibleRegion().GetNumberOfPixels(); ++v)
+            valid->GetBufferPointer()[v] &= validAfter->GetBufferPointer()[v];
           const auto map = detail::SubtractionActivity(work[i - 1].anatInBaseline.at(r), w.anatInBaseline.at(r), brain,
                                                        work[i - 1].masksInBaseline.count("lesion")
                                                          ? work[i - 1].masksInBaseline.at("lesion").GetPointer()
                                                          : nullptr,
-                                                       3.0, options.activityDiffSigma, options.activityBrightSigma);
-          std::vector<seg::Component> comps;
-          auto activeMask = seg::LabelsToMask(map);
-          const auto labels = seg::LabelComponents(activeMask, 1, 0.0, &comps);
-          for (const auto & c : comps)
+                                                       valid, ap, &candidates);
+          w.details["lesion_activity_candidates"] = detail::ToJson(candidates);
+          // the change list, from the accepted candidates: new lesions (NEW_T2_LESION), and shrinking/resolved ones
+          // (recorded; no rule flags them: losing lesion signal is not a safety event). Subtraction measures the
+          // changed voxels only: the new lesion (volume after) or the part lost (volume before; after = 0). Enlarging
+          // ones are not listed: the grown part is not the lesion's volume before and after that the
+          // ENLARGING_T2_LESION rule compares.
+          for (const auto & c : candidates)
           {
+            if (!c.accepted || c.kind == "enlarging")
+              continue;
             safety::ChangeItem item;
-            bool enlarging = false;
-            const std::size_t nv = labels->GetLargestPossibleRegion().GetNumberOfPixels();
-            for (std::size_t v = 0; v < nv && !enlarging; ++v)
-              enlarging = labels->GetBufferPointer()[v] == c.label && map->GetBufferPointer()[v] == 2;
-            item.kind = enlarging ? "enlarging" : "new";
-            item.volumeAfter = c.volume;
-            item.volumeBefore = enlarging ? 1.0 : 0.0; // the grown part is what is measured
-            item.voxels = static_cast<int>(c.voxels);
+            item.kind = c.kind;
+            item.volumeAfter = c.rising ? c.volume : 0.0;
+            item.volumeBefore = c.rising ? 0.0 : c.volume;
+            item.voxels = c.rising ? static_cast<int>(c.voxels) : 0; // voxels of the later component
             item.location = ToPoint(c.centroid);
-            if (!enlarging)
-              d.lesionChanges.push_back(item);
+            d.lesionChanges.push_back(item);
           }
           io::WriteImage(map.GetPointer(), dir / "lesion_change_in_baseline.nii.gz", force);
           d.evidence.push_back(fs::relative(dir / "lesion_change_in_baseline.nii.gz", outDir).string());

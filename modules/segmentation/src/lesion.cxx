@@ -168,6 +168,13 @@ LesionResult
 SegmentSyrinx(const FloatImage * t2, const FloatImage * t1, const MaskImage * cord, const MaskImage * exclude,
               const SyrinxParams & p)
 {
+  return SegmentSyrinx(t2, t1, nullptr, cord, exclude, p);
+}
+
+LesionResult
+SegmentSyrinx(const FloatImage * t2, const FloatImage * t1, const FloatImage * flair, const MaskImage * cord,
+              const MaskImage * exclude, const SyrinxParams & p)
+{
   if (!t2)
     ThrowInternal("SegmentSyrinx: null image");
   const AxialView av(t2);
@@ -215,6 +222,23 @@ SegmentSyrinx(const FloatImage * t2, const FloatImage * t1, const MaskImage * co
     for (std::size_t i = 0; i < shell.size(); ++i)
       t1ok[i] = b1[i] < thr1;
   }
+  double flairLevel = 0.0; // components with a median FLAIR below this are CSF-suppressed
+  if (flair)
+  {
+    if (!SameGrid(flair, t2, 1e-3))
+      ThrowInput("syrinx: the FLAIR image must be on the T2 grid (register/resample first)");
+    const float * bf = flair->GetBufferPointer();
+    const RobustStats sf = StatsIn(bf, cordFull);
+    std::vector<float> vf;
+    for (std::size_t i = 0; i < shell.size(); ++i)
+      if (shell[i])
+        vf.push_back(bf[i]);
+    const double csfF = Percentile(vf, 0.2);
+    if (!(csfF < sf.median))
+      flair = nullptr; // CSF not suppressed: not a usable FLAIR
+    else
+      flairLevel = sf.median + p.flairDarkFraction * (csfF - sf.median);
+  }
   std::vector<std::uint8_t> seed(inside.size(), 0), grow(inside.size(), 0);
   for (std::size_t i = 0; i < inside.size(); ++i)
   {
@@ -234,10 +258,14 @@ SegmentSyrinx(const FloatImage * t2, const FloatImage * t1, const MaskImage * co
   std::vector<std::size_t> sizes;
   const auto lab = Components(mask.data(), g, sizes);
   std::vector<std::map<std::size_t, std::size_t>> perSlice(sizes.size());
-  std::vector<std::vector<float>> values(sizes.size());
+  std::vector<std::vector<float>> values(sizes.size()), flairValues(sizes.size());
   for (std::size_t i = 0; i < lab.size(); ++i)
     if (lab[i])
+    {
       values[lab[i]].push_back(img[i]);
+      if (flair)
+        flairValues[lab[i]].push_back(flair->GetBufferPointer()[i]);
+    }
   for (std::size_t w = 0; w < av.nw; ++w)
     for (std::size_t v = 0; v < av.nv; ++v)
       for (std::size_t u = 0; u < av.nu; ++u)
@@ -256,8 +284,12 @@ SegmentSyrinx(const FloatImage * t2, const FloatImage * t1, const MaskImage * co
     const double diam = 2.0 * std::sqrt(double(maxArea) * av.axes.AxialPixelArea() / M_PI);
     // CSF-like: the component's median intensity is near the CSF level (a lesion is brighter than the cord
     // but clearly darker than CSF on T2), and the cavity is elongated along the cord.
-    const double median = Percentile(values[l], 0.5);
-    keep[l] = length >= p.minElongation * diam && median >= s.median + p.csfLikeFraction * (csf - s.median);
+    const double csfLike = s.median + p.csfLikeFraction * (csf - s.median);
+    if (flair)
+      keep[l] = length >= p.minElongation * diam && Percentile(values[l], p.corePercentile) >= csfLike &&
+                Percentile(flairValues[l], 0.5) < flairLevel;
+    else
+      keep[l] = length >= p.minElongation * diam && Percentile(values[l], 0.5) >= csfLike;
   }
   for (std::size_t i = 0; i < mask.size(); ++i)
     mask[i] = lab[i] && keep[lab[i]];

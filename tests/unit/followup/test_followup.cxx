@@ -64,7 +64,8 @@ Describe(const std::set<Key> & keys)
 }
 
 /// Runs a phantom scenario through the pipeline and compares flags with the truth: every expected flag raised with
-/// its status, no other flag. Borderline expected flags (within 5% of a threshold by design) may go either way.
+/// its status, no other flag. Borderline expected flags (within 5% of a threshold by design) may go either way, and
+/// so may their status: whether a borderline flag is confirmed depends on the next timepoint's borderline value.
 void
 CheckScenario(const std::string & scenario, std::uint64_t seed, int timepoints)
 {
@@ -92,8 +93,14 @@ CheckScenario(const std::string & scenario, std::uint64_t seed, int timepoints)
   for (const auto & k : expected)
     if (!actual.count(k))
       missing.insert(k);
+  auto isOptional = [&](const Key & k)
+  {
+    return std::any_of(optional.begin(), optional.end(),
+                       [&](const Key & o)
+                       { return std::get<0>(o) == std::get<0>(k) && std::get<1>(o) == std::get<1>(k); });
+  };
   for (const auto & k : actual)
-    if (!expected.count(k) && !optional.count(k))
+    if (!expected.count(k) && !isOptional(k))
       extra.insert(k);
   std::ostringstream notes;
   for (const auto & n : result.notes)
@@ -118,10 +125,12 @@ TEST_P(FollowupScenario, ExpectedFlagsAndNoOthers)
   CheckScenario(GetParam(), 1, 3);
 }
 
-/// Scenarios where the pipeline does not yet give exactly the expected flags (see the issue notes): FA at the graft
-/// site declines about 10% where the truth declines 5-7% when new edema appears (new_edema, transient_edema), and
-/// the edema volume varies by more than the 25% rule between follow-ups (combined). They run in the slow suite.
-const std::set<std::string> KnownGaps{ "new_edema", "transient_edema", "combined" };
+/// Scenarios where the pipeline does not reliably give exactly the expected flags at seed 1 (issue #8): when edema
+/// appears, FA at the graft site declines 9-12% where the truth (volume-averaged FA over the cord) declines 5.5-6.6%,
+/// against a 10% rule (new_edema: -10.4%, transient_edema: -8.9%, which passes or not with the sub-millimetre
+/// placement of the epicentre band). The DWI voxels at the cord border hold CSF, which lowers the measured FA of
+/// the whole band and inflates a relative change. They run in the slow suite.
+const std::set<std::string> KnownGaps{ "new_edema", "transient_edema" };
 
 std::vector<std::string>
 Scenarios(bool gaps)

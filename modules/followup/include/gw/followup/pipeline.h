@@ -37,6 +37,9 @@ struct FollowupOptions
   double csfMdThreshold = 2.0e-3;     ///< DTI: cord voxels with MD above this are CSF partial volume [mm^2/s]
   double activityDiffSigma = 4.0;     ///< brain: new/enlarging voxels rise by this many robust sigmas ...
   double activityBrightSigma = 2.5;   ///< ... and are this many robust sigmas above the brain median
+  double activitySmoothingMm = 0.0;   ///< brain: Gaussian sigma applied before subtraction [mm] (0: none)
+  double activityLocalSigma = 1.0;    ///< brain: a new lesion is this much brighter than its surroundings [sigmas]
+  bool activityFalling = true;        ///< brain: also report shrinking/resolved lesions (same thresholds, mirrored)
   double edemaDistanceMm = 10.0;      ///< edema is searched within this distance of a lesion [mm]
   double graftSearchMm = 20.0;        ///< the mass is the lesion nearest the graft site within this distance [mm]
   bool force = false;                 ///< overwrite existing outputs

@@ -54,6 +54,12 @@ struct SyrinxParams
   std::size_t minVoxels = 5;     ///< smallest cavity [voxels]
   double minVolume = 3.0;        ///< smallest cavity [mm^3]
   double csfShell = 2.5;         ///< thickness of the shell around the cord where CSF is measured [mm]
+  /// With a FLAIR: the CSF-like test is on this percentile of the component's T2 (the cavity's core; partial
+  /// volume lowers only its rim, which is most of a cavity 2 voxels across) ...
+  double corePercentile = 0.9;
+  /// ... and the component's median FLAIR must be below cord + f (CSF - cord) on the FLAIR (CSF is suppressed;
+  /// lesions and edema are FLAIR bright)
+  double flairDarkFraction = 0.5;
 };
 
 /// \brief Syrinx: T2-bright (CSF-like) cavity inside the cord, T1-dark when `t1` is given (same grid required),
@@ -63,6 +69,13 @@ struct SyrinxParams
 /// brighter than the cord (not a T2 image).
 LesionResult SegmentSyrinx(const FloatImage * t2, const FloatImage * t1, const MaskImage * cord,
                            const MaskImage * exclude, const SyrinxParams & params = {});
+
+/// \brief As above, with a FLAIR on the T2 grid (null: as above). A small cavity is mostly partial-volume rim, so
+/// its median T2 falls short of the CSF level while its core reaches it; the FLAIR tells the cavity (suppressed,
+/// dark) from a lesion (bright) instead: a component is kept when its `corePercentile` T2 reaches the
+/// `csfLikeFraction` level and its median FLAIR is below the `flairDarkFraction` level.
+LesionResult SegmentSyrinx(const FloatImage * t2, const FloatImage * t1, const FloatImage * flair,
+                           const MaskImage * cord, const MaskImage * exclude, const SyrinxParams & params = {});
 
 /// \brief Parameters of SegmentEnhancement.
 struct EnhancementParams
