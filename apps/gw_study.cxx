@@ -17,15 +17,18 @@ main(int argc, char ** argv)
     { "gw_study", "Cohort follow-up (BIDS derivatives)",
       "Runs the follow-up analysis of gw_followup for every subject of a BIDS dataset (every sub-* folder), of a "
       "folder of study JSON files, or of a text file listing study JSONs, and writes a BIDS derivative dataset: "
-      "dataset_description.json (DatasetType derivative), OUT/sub-XX/ with each subject's flags.json, report.html, "
-      "measurements and per-timepoint outputs, participants.tsv, cohort_flags.tsv (subject, timepoint, code, "
+      "dataset_description.json (DatasetType derivative, SourceDatasets), OUT/sub-XX/ with each subject's "
+      "sub-XX_sessions.tsv, BIDS-derivative images (ses-YY/anat/..._label-cord_mask.nii.gz, "
+      "..._desc-lesions_dseg.nii.gz, "
+      "ses-YY/dwi/..._model-tensor_param-fa_dwimap.nii.gz, ...), flags.json, report.html and measurements, "
+      "participants.tsv, cohort_status.tsv, cohort_flags.tsv (subject, timepoint, code, "
       "status, value, threshold, unit) and index.html linking every report with the flags by subject and "
       "timepoint. Each subject runs in its own gw_followup process into a temporary folder renamed into place when "
       "complete, so an interrupted run leaves no partial subject; --resume skips subjects whose completion marker "
       "matches the current inputs (SHA-256) and options. Exit code 4 when a subject failed (the others are still "
       "analysed and summarized); 6 with --fail-on-flags when a suspected or confirmed flag is raised.",
       "GraftWatch" });
-  std::string study, output, rules, anatomy = "auto", registration = "rigid", followup;
+  std::string study, output, rules, anatomy = "auto", registration = "rigid", followup, adopt;
   std::vector<std::string> participants;
   int jobs = 1;
   bool resume = false, summarizeOnly = false, failOnFlags = false, noDti = false, noSnapshots = false;
@@ -58,6 +61,14 @@ main(int argc, char ** argv)
              "Only (re)write the cohort summary from the subject folders present in the output (e.g. made by the "
              "Snakemake workflow)")
     .LongFlag("summarize-only");
+  app
+    .AddDirectory(
+      adopt, "adopt",
+      "Take over this folder written by gw_followup for the one subject given with --participant-label "
+      "(what the Snakemake workflow does): lay it out as BIDS derivatives, mark it complete and move it "
+      "into the output (moved, not copied; same file system). An existing output folder needs --force, which also "
+      "replaces an existing OUT/sub-XX. No summary is written")
+    .Input();
   app.AddFlag(failOnFlags, "failOnFlags", "Exit with code 6 when a suspected or confirmed flag is raised")
     .LongFlag("fail-on-flags");
   app.Add(followup, "followup", "gw_followup executable (default: next to gw_study)").Hidden();
@@ -82,25 +93,35 @@ main(int argc, char ** argv)
                    namespace gf = gw::followup;
                    const auto subjects = gf::DiscoverCohort(study, participants);
                    std::vector<gf::SubjectOutcome> outcomes;
+                   gf::CohortOptions o;
+                   o.followupExecutable = followup.empty()
+                                            ? fs::read_symlink("/proc/self/exe").parent_path() / "gw_followup"
+                                            : fs::path(followup);
+                   char bandText[32];
+                   std::snprintf(bandText, sizeof bandText, "%.17g", band);
+                   o.followupArgs = { "--anatomy", anatomy, "--registration", registration, "--band", bandText };
+                   if (noDti)
+                     o.followupArgs.push_back("--no-dti");
+                   if (noSnapshots)
+                     o.followupArgs.push_back("--no-snapshots");
+                   o.optionsFingerprint = gf::OptionsFingerprint(o.followupArgs, rules);
+                   if (!rules.empty())
+                     o.followupArgs.insert(o.followupArgs.end(), { "--rules", fs::absolute(rules).string() });
+                   o.jobs = jobs;
+                   o.resume = resume;
+                   o.force = ctx.Force();
+                   if (!adopt.empty())
+                   {
+                     if (subjects.size() != 1 || participants.size() != 1)
+                       gw::ThrowUsage("--adopt needs exactly one --participant-label");
+                     gf::AdoptFollowupOutput(subjects[0], adopt, o, output);
+                     std::cout << subjects[0].label << "\tadopted\n";
+                     ctx.SetReturn("subjects", 1.0);
+                     ctx.SetReturn("failed", 0.0);
+                     return;
+                   }
                    if (!summarizeOnly)
                    {
-                     gf::CohortOptions o;
-                     o.followupExecutable = followup.empty()
-                                              ? fs::read_symlink("/proc/self/exe").parent_path() / "gw_followup"
-                                              : fs::path(followup);
-                     char bandText[32];
-                     std::snprintf(bandText, sizeof bandText, "%.17g", band);
-                     o.followupArgs = { "--anatomy", anatomy, "--registration", registration, "--band", bandText };
-                     if (noDti)
-                       o.followupArgs.push_back("--no-dti");
-                     if (noSnapshots)
-                       o.followupArgs.push_back("--no-snapshots");
-                     o.optionsFingerprint = gf::OptionsFingerprint(o.followupArgs, rules);
-                     if (!rules.empty())
-                       o.followupArgs.insert(o.followupArgs.end(), { "--rules", fs::absolute(rules).string() });
-                     o.jobs = jobs;
-                     o.resume = resume;
-                     o.force = ctx.Force();
                      gw::log::Info(gw::log::Cat(subjects.size(), " subjects, ", jobs, " at a time"));
                      outcomes = gf::RunCohort(subjects, o, output);
                    }

@@ -9,6 +9,8 @@
               dies with it, --resume finishes with flags identical to an uninterrupted run
   report      index.html and every report.html open in headless Chromium with no missing resource; the screenshots
               are not blank
+  bids        the output (also with a failed subject) passes bids-validator with 0 errors (GW_BIDS_VALIDATOR or
+              `bids-validator` on PATH: npm install bids-validator@1); a stray misnamed file makes it fail
 
 Exit 77 = skipped (a tool is not installed); CTest maps it with SKIP_RETURN_CODE.
 """
@@ -16,6 +18,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -86,9 +89,27 @@ def result_files(out):
         with open(os.path.join(out, s, "summary.json")) as f:
             canonical = json.dumps(strip_volatile(json.load(f)), sort_keys=True)
         files[s + "/summary.json (without run times)"] = hashlib.sha256(canonical.encode()).hexdigest()
-    for n in ("cohort_flags.tsv", "participants.tsv", "dataset_description.json"):
+        for root, _, names in os.walk(os.path.join(out, s)):
+            for n in names:
+                if n.endswith(".tsv") and "/ses-" in root:  # sessions.tsv is compared above; dseg lookups here
+                    rel = os.path.relpath(os.path.join(root, n), out)
+                    files[rel] = sha(os.path.join(root, n))
+        files[s + "/" + s + "_sessions.tsv"] = sha(os.path.join(out, s, s + "_sessions.tsv"))
+    for n in ("cohort_flags.tsv", "participants.tsv", "cohort_status.tsv", "dataset_description.json", "README",
+              ".bidsignore"):
         files[n] = sha(os.path.join(out, n))
     return files
+
+
+def tree(out):
+    """Relative paths of every file, without the lock file and Snakemake's hidden directory-output timestamps."""
+    paths = []
+    for root, _, names in os.walk(out):
+        for n in names:
+            rel = os.path.relpath(os.path.join(root, n), out)
+            if rel != ".gw_study.lock" and n != ".snakemake_timestamp":
+                paths.append(rel)
+    return sorted(paths)
 
 
 def compare_results(a, b, what):
@@ -98,12 +119,65 @@ def compare_results(a, b, what):
     diff = [k for k in ra if ra[k] != rb[k]]
     if diff:
         fail("%s: results differ (exact comparison, tolerance 0): %s" % (what, diff))
+    ta, tb = tree(a), tree(b)
+    if ta != tb:
+        fail("%s: different trees: only in the first %s, only in the second %s" %
+             (what, sorted(set(ta) - set(tb)), sorted(set(tb) - set(ta))))
     _, rows = read_tsv(os.path.join(a, "cohort_flags.tsv"))
-    print("%s: %d result files identical (tolerance 0), %d flags" % (what, len(ra), len(rows)))
+    print("%s: %d result files identical (tolerance 0), same tree of %d files, %d flags" %
+          (what, len(ra), len(ta), len(rows)))
+
+
+# BIDS-Derivatives names (BIDS 1.8 common derivatives; BEP016 draft for the diffusion maps). The legacy
+# bids-validator 1.x has no rules for them (they are in .bidsignore), so they are checked here.
+BIDS_DERIV_NAME = {
+    "anat": re.compile(r"^(sub-[A-Za-z0-9]+)_(ses-[A-Za-z0-9]+)(_space-[A-Za-z0-9]+)?(_label-[A-Za-z0-9]+)?"
+                       r"(_desc-[A-Za-z0-9]+)?_(mask|dseg)\.(nii\.gz|json|tsv)$"),
+    "dwi": re.compile(r"^(sub-[A-Za-z0-9]+)_(ses-[A-Za-z0-9]+)(_space-[A-Za-z0-9]+)?"
+                      r"((_model-[a-z0-9]+_param-[a-z0-9]+_dwimap)|(_desc-[A-Za-z0-9]+_(mask|dwiref)))"
+                      r"\.(nii\.gz|nrrd|json)$"),
+}
+NATIVE_NAMES = ("cord.nii.gz", "brain_mask.nii.gz", "lesions.nii.gz", "syrinx.nii.gz", "edema.nii.gz",
+                "enhancement.nii.gz", "dti_FA.nii.gz", "lesion_change_in_baseline.nii.gz")
+
+
+def check_bids_names(out, s):
+    """Every image of sub-XX/ses-YY/{anat,dwi} has a BIDS-derivative name with the folder's subject and session;
+    every dseg has its lookup table; sessions.tsv lists the session folders; no gw_followup native name is left."""
+    ses_dirs = sorted(d for d in os.listdir(os.path.join(out, s)) if d.startswith("ses-"))
+    if not ses_dirs:
+        fail("%s has no ses-* folder" % s)
+    header, rows = read_tsv(os.path.join(out, s, s + "_sessions.tsv"))
+    if header[0] != "session_id" or [r[0] for r in rows] != ses_dirs:
+        fail("%s_sessions.tsv lists %s, folders %s" % (s, [r[0] for r in rows], ses_dirs))
+    n = 0
+    for ses in ses_dirs:
+        for left in NATIVE_NAMES:
+            if os.path.exists(os.path.join(out, s, ses, left)):
+                fail("%s/%s/%s: gw_followup name left in the BIDS tree" % (s, ses, left))
+        for dt, rx in BIDS_DERIV_NAME.items():
+            d = os.path.join(out, s, ses, dt)
+            if not os.path.isdir(d):
+                continue
+            for f in sorted(os.listdir(d)):
+                m = rx.match(f)
+                if not m or m.group(1) != s or m.group(2) != ses:
+                    fail("%s/%s/%s/%s is not a BIDS-derivative name for this subject and session" % (s, ses, dt, f))
+                if f.endswith("_dseg.nii.gz") and not os.path.exists(os.path.join(d, f[:-7] + ".tsv")):
+                    fail("%s has no dseg lookup table" % f)
+                n += f.endswith((".nii.gz", ".nrrd"))
+        if not os.path.exists(os.path.join(out, s, ses, "anat", "%s_%s_label-cord_mask.nii.gz" % (s, ses))):
+            fail("%s/%s: no cord mask" % (s, ses))
+    doc = json.load(open(os.path.join(out, s, "flags.json")))
+    for fl in doc["flags"]:
+        for e in fl.get("evidence", []):
+            if not os.path.exists(os.path.join(out, s, e)):
+                fail("%s: evidence %s of flag %s does not exist" % (s, e, fl["code"]))
+    return n
 
 
 def check_layout(out, expected_subjects):
-    """BIDS derivative dataset written by gw_study: description, markers, summary == subject flags."""
+    """BIDS derivative dataset written by gw_study: description, markers, summary == subject flags, BIDS names."""
     with open(os.path.join(out, "dataset_description.json")) as f:
         dd = json.load(f)
     if dd.get("DatasetType") != "derivative":
@@ -113,6 +187,12 @@ def check_layout(out, expected_subjects):
         fail("GeneratedBy must be a list starting with {Name: GraftWatch, Version}: %r" % gen)
     if not dd.get("BIDSVersion") or not dd.get("Name"):
         fail("dataset_description.json lacks Name/BIDSVersion")
+    src = dd.get("SourceDatasets")
+    if not (isinstance(src, list) and src and src[0].get("URL", "").startswith("bids:")):
+        fail("SourceDatasets must name the source dataset as a BIDS URI: %r" % src)
+    link = dd.get("DatasetLinks", {}).get(src[0]["URL"].split(":")[1])
+    if not link:
+        fail("DatasetLinks has no entry for %s" % src[0]["URL"])
     if subject_dirs(out) != expected_subjects:
         fail("subject folders %s, expected %s" % (subject_dirs(out), expected_subjects))
     leftovers = [d for d in os.listdir(out) if ".partial-" in d or ".old-" in d]
@@ -131,6 +211,9 @@ def check_layout(out, expected_subjects):
                 fail("marker checksum of %s/%s does not match the file" % (s, name))
         if not marker["inputs"]:
             fail("marker of %s lists no input" % s)
+        images = check_bids_names(out, s)
+        if images == 0:
+            fail("%s has no image in ses-*/anat or ses-*/dwi" % s)
         doc = json.load(open(os.path.join(out, s, "flags.json")))
         for fl in doc["flags"]:
             expected_rows.append([s, fl["timepoint"], fl["code"], fl["status"], fmt(fl["value"]),
@@ -146,8 +229,8 @@ def check_layout(out, expected_subjects):
     for s in expected_subjects:
         if ('href="%s/report.html"' % s) not in index:
             fail("index.html does not link %s/report.html" % s)
-    print("layout: %d subjects, %d flags in cohort_flags.tsv == subjects' flags.json" % (len(expected_subjects),
-                                                                                         len(rows)))
+    print("layout: %d subjects, %d flags in cohort_flags.tsv == subjects' flags.json; BIDS-derivative names, "
+          "sessions.tsv and flag evidence paths checked" % (len(expected_subjects), len(rows)))
 
 
 def write_study_json(cohort, sub, path, label):
@@ -236,11 +319,14 @@ def test_cohort(args):
     if subject_dirs(outb) != ["sub-01"] or any(".partial-" in d for d in os.listdir(outb)):
         fail("after a failed subject: %s" % sorted(os.listdir(outb)))
     _, part = read_tsv(os.path.join(outb, "participants.tsv"))
-    if part[1][:2] != ["sub-02", "failed"]:
-        fail("participants.tsv should mark sub-02 failed: %s" % part)
+    if [p[0] for p in part] != ["sub-01"]:
+        fail("participants.tsv should list the subject folders present (sub-01 only): %s" % part)
+    _, status = read_tsv(os.path.join(outb, "cohort_status.tsv"))
+    if status[1][:2] != ["sub-02", "failed"] or status[0][:2] != ["sub-01", "complete"]:
+        fail("cohort_status.tsv should mark sub-02 failed: %s" % status)
     if "failed" not in open(os.path.join(outb, "index.html")).read():
         fail("index.html does not show the failed subject")
-    print("failing subject isolated: exit 4, sub-01 complete, sub-02 'failed' in participants.tsv and index.html")
+    print("failing subject isolated: exit 4, sub-01 complete, sub-02 'failed' in cohort_status.tsv and index.html")
     # a subject selected with --participant-label
     out3 = os.path.join(args.scratch, "out_one")
     run([study, cohort, "-o", out3, "--participant-label", "02"])
@@ -369,9 +455,76 @@ def test_report(args):
     print("OK")
 
 
+def find_bids_validator():
+    exe = os.environ.get("GW_BIDS_VALIDATOR") or shutil.which("bids-validator")
+    return exe if exe and os.access(exe, os.X_OK) else None
+
+
+def validate(exe, path):
+    """bids-validator's JSON report: (errors, warnings) as lists of (code, key, files)."""
+    r = subprocess.run([exe, "--json", path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=600)
+    try:
+        report = json.loads(r.stdout[r.stdout.index("{"):])
+    except ValueError:
+        fail("bids-validator printed no JSON report (exit %d):\n%s\n%s" % (r.returncode, r.stdout, r.stderr))
+    out = {}
+    for kind in ("errors", "warnings"):
+        out[kind] = [(i.get("code"), i.get("key"),
+                      sorted({(f.get("file") or {}).get("relativePath", "") for f in i.get("files", [])}))
+                     for i in report.get("issues", {}).get(kind, [])]
+    return out["errors"], out["warnings"], report.get("summary", {})
+
+
+def test_bids(args):
+    exe = find_bids_validator()
+    if not exe:
+        print("SKIP: bids-validator not found (set GW_BIDS_VALIDATOR, or `npm install -g bids-validator@1`)")
+        return SKIP
+    version = subprocess.run([exe, "--version"], stdout=subprocess.PIPE, text=True).stdout.strip()
+    cohort = os.path.join(args.scratch, "cohort")
+    make_cohort(args, cohort, ["mass_growth_100", "new_syrinx"], 2)
+    # a third subject that fails: the dataset must stay valid (participants.tsv == subject folders)
+    shutil.copytree(os.path.join(cohort, "sub-02"), os.path.join(cohort, "sub-03"))
+    for root, _, names in os.walk(os.path.join(cohort, "sub-03")):
+        for n in names:
+            if n.startswith("sub-02"):
+                os.rename(os.path.join(root, n), os.path.join(root, n.replace("sub-02", "sub-03", 1)))
+    header, _ = read_tsv(os.path.join(cohort, "participants.tsv"))
+    with open(os.path.join(cohort, "participants.tsv"), "a") as f:
+        f.write("\t".join(["sub-03"] + ["n/a"] * (len(header) - 1)) + "\n")
+    with open(os.path.join(cohort, "sub-03", "ses-01", "anat", "sub-03_ses-01_T2w.nii.gz"), "wb") as f:
+        f.write(b"not an image")
+    # the output where BIDS puts derivatives (a relative DatasetLinks entry to the source)
+    out = os.path.join(cohort, "derivatives", "graftwatch")
+    run([os.path.join(args.bin, "gw_study"), cohort, "-o", out, "--jobs", "2"], expect=4)
+    check_layout(out, ["sub-01", "sub-02"])
+    dd = json.load(open(os.path.join(out, "dataset_description.json")))
+    if dd["DatasetLinks"] != {"raw": "../.."}:
+        fail("DatasetLinks of derivatives/graftwatch should be {'raw': '../..'}: %r" % dd["DatasetLinks"])
+    errors, warnings, summary = validate(exe, out)
+    print("bids-validator %s on %s: %d errors, %d warnings; subjects %s, sessions %s" %
+          (version, os.path.relpath(out, args.scratch), len(errors), len(warnings), summary.get("subjects"),
+           summary.get("sessions")))
+    for w in warnings:
+        print("  warning %s %s %s" % w)
+    if errors:
+        fail("bids-validator errors: %s" % errors)
+    if sorted(summary.get("subjects", [])) != ["01", "02"]:
+        fail("bids-validator should see subjects 01 and 02: %r" % summary.get("subjects"))
+    # negative control: the validator does look at the subject folders
+    bad = os.path.join(args.scratch, "bad_copy")
+    shutil.copytree(out, bad)
+    open(os.path.join(bad, "sub-01", "ses-01", "anat", "sub-01_ses-01_lesionmask.nii.gz"), "wb").close()
+    errors, _, _ = validate(exe, bad)
+    if not any(e[1] == "NOT_INCLUDED" for e in errors):
+        fail("a misnamed file in the output should make bids-validator fail: %s" % errors)
+    print("negative control: a misnamed file gives %s" % [e[1] for e in errors])
+    print("OK")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("test", choices=["cohort", "snakemake", "snakemake5", "resume", "report"])
+    ap.add_argument("test", choices=["cohort", "snakemake", "snakemake5", "resume", "report", "bids"])
     ap.add_argument("--bin", required=True)
     ap.add_argument("--source", required=True)
     ap.add_argument("--scratch", required=True)
@@ -392,6 +545,8 @@ def main():
         rc = test_resume(args)
     elif args.test == "report":
         rc = test_report(args)
+    elif args.test == "bids":
+        rc = test_bids(args)
     if rc != SKIP and not os.environ.get("GW_KEEP_TEST_OUTPUT"):
         shutil.rmtree(args.scratch, ignore_errors=True)
     sys.exit(rc or 0)

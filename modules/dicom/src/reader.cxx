@@ -457,6 +457,8 @@ public:
   {
     if (!m_Ok || offset > m_Size || n > m_Size - offset)
       return false;
+    if (n == 0)
+      return true;
     if (m_Data)
     {
       std::memcpy(out, m_Data + offset, n);

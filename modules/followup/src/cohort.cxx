@@ -26,6 +26,7 @@
 #include "gw/core/progress.h"
 #include "gw/core/provenance.h"
 #include "gw/followup/study.h"
+#include "gw/io/image_io.h"
 
 extern char ** environ;
 
@@ -39,13 +40,25 @@ StartsWith(const std::string & s, const std::string & p)
   return s.rfind(p, 0) == 0;
 }
 
+/// Letters and digits only (a BIDS label).
+std::string
+Alnum(const std::string & text)
+{
+  std::string o;
+  for (char c : text)
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+      o += c;
+  return o;
+}
+
+/// "sub-" + the letters and digits of the label (a BIDS subject label).
 std::string
 NormalizeLabel(const std::string & text)
 {
-  std::string l = SanitizeFileName(text);
-  if (!StartsWith(l, "sub-"))
-    l = "sub-" + l;
-  return l;
+  std::string l = Alnum(StartsWith(text, "sub-") ? text.substr(4) : text);
+  if (l.empty())
+    ThrowInput("subject label '" + text + "' has no letter or digit (BIDS labels are alphanumeric)");
+  return "sub-" + l;
 }
 
 std::string
@@ -129,13 +142,17 @@ LockName()
 class CohortLock
 {
 public:
-  explicit CohortLock(const fs::path & outRoot)
+  explicit CohortLock(const fs::path & outRoot, bool wait = false)
   {
     const fs::path p = outRoot / LockName();
     m_Fd = ::open(p.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (m_Fd < 0)
       ThrowOutput("cannot create " + p.string() + ": " + std::strerror(errno));
-    if (::flock(m_Fd, LOCK_EX | LOCK_NB) != 0)
+    int rc;
+    while ((rc = ::flock(m_Fd, LOCK_EX | (wait ? 0 : LOCK_NB))) != 0 && errno == EINTR)
+    {
+    }
+    if (rc != 0)
     {
       ::close(m_Fd);
       ThrowOutput("another gw_study run is writing " + outRoot.string() + " (lock " + p.string() + " held)");
@@ -350,6 +367,105 @@ ReadJsonFile(const fs::path & p)
     ThrowInput("not valid JSON: " + p.string() + ": " + e.what());
   }
 }
+
+// ---------------------------------------------------------------- BIDS-derivative layout of one subject
+
+/// What a gw_followup per-timepoint file becomes in the BIDS-derivative tree.
+struct BidsName
+{
+  const char * native;   ///< file name written by gw_followup in the timepoint folder
+  const char * datatype; ///< "anat" or "dwi"
+  const char * entities; ///< between "sub-XX_ses-YY_" and the extension
+  const char * ext;      ///< ".nii.gz", ".nrrd"
+  enum Kind
+  {
+    Plain,
+    Mask,
+    Components, ///< connected components 1..n by decreasing volume: a dseg with one row per component
+    Change      ///< longitudinal::ChangeMap values on the baseline grid
+  } kind;
+  const char * what; ///< description (JSON sidecar) / component name
+};
+
+const std::vector<BidsName> &
+BidsNames()
+{
+  static const std::vector<BidsName> names{
+    { "cord.nii.gz", "anat", "label-cord_mask", ".nii.gz", BidsName::Mask, "spinal cord (segmented on the T2w)" },
+    { "brain_mask.nii.gz", "anat", "label-brain_mask", ".nii.gz", BidsName::Mask, "brain (segmented on the T2w)" },
+    { "lesions.nii.gz", "anat", "desc-lesions_dseg", ".nii.gz", BidsName::Components, "lesion" },
+    { "syrinx.nii.gz", "anat", "desc-syrinx_dseg", ".nii.gz", BidsName::Components, "syrinx" },
+    { "edema.nii.gz", "anat", "desc-edema_dseg", ".nii.gz", BidsName::Components, "edema" },
+    { "enhancement.nii.gz", "anat", "desc-enhancement_dseg", ".nii.gz", BidsName::Components, "enhancement" },
+    { "lesion_change_in_baseline.nii.gz", "anat", "space-individual_desc-lesionchange_dseg", ".nii.gz",
+      BidsName::Change, "lesion" },
+    { "enhancement_change_in_baseline.nii.gz", "anat", "space-individual_desc-enhancementchange_dseg", ".nii.gz",
+      BidsName::Change, "enhancement" },
+    { "dti_FA.nii.gz", "dwi", "model-tensor_param-fa_dwimap", ".nii.gz", BidsName::Plain, "fractional anisotropy" },
+    { "dti_MD.nii.gz", "dwi", "model-tensor_param-md_dwimap", ".nii.gz", BidsName::Plain, "mean diffusivity [mm^2/s]" },
+    { "dti_AD.nii.gz", "dwi", "model-tensor_param-ad_dwimap", ".nii.gz", BidsName::Plain,
+      "axial diffusivity [mm^2/s]" },
+    { "dti_RD.nii.gz", "dwi", "model-tensor_param-rd_dwimap", ".nii.gz", BidsName::Plain,
+      "radial diffusivity [mm^2/s]" },
+    { "dti_S0.nii.gz", "dwi", "model-tensor_param-s0_dwimap", ".nii.gz", BidsName::Plain, "fitted b=0 signal" },
+    { "dti_V1.nii.gz", "dwi", "model-tensor_param-v1_dwimap", ".nii.gz", BidsName::Plain,
+      "principal eigenvector (LPS)" },
+    { "dti_colourFA.nii.gz", "dwi", "model-tensor_param-colorfa_dwimap", ".nii.gz", BidsName::Plain,
+      "FA-weighted principal eigenvector (RGB)" },
+    { "dti_tensor.nii.gz", "dwi", "model-tensor_param-tensor_dwimap", ".nii.gz", BidsName::Plain,
+      "diffusion tensor (NIfTI SYMMATRIX) [mm^2/s]" },
+    { "dti_tensor.nrrd", "dwi", "model-tensor_param-tensor_dwimap", ".nrrd", BidsName::Plain,
+      "diffusion tensor (NRRD, for 3D Slicer) [mm^2/s]" },
+    { "dti_meanb0.nii.gz", "dwi", "desc-meanb0_dwiref", ".nii.gz", BidsName::Plain, "mean of the b=0 volumes" },
+    { "dti_mask.nii.gz", "dwi", "desc-dtifit_mask", ".nii.gz", BidsName::Mask, "voxels where tensors were fitted" },
+  };
+  return names;
+}
+
+/// "bids:raw:<path>" when `p` lies in the BIDS dataset of `subject`, "" otherwise.
+std::string
+RawUri(const CohortSubject & subject, const std::string & p)
+{
+  if (!subject.bids || p.empty())
+    return "";
+  const fs::path abs = fs::path(p).lexically_normal();
+  if (!IsInside(subject.source, abs))
+    return "";
+  return "bids:raw:" + abs.lexically_relative(subject.source).generic_string();
+}
+
+/// Largest label of a label image (0 for an empty one).
+unsigned
+MaxLabel(const fs::path & p)
+{
+  const auto img = io::ReadLabelImage(p);
+  const auto * b = img->GetBufferPointer();
+  const std::size_t n = img->GetLargestPossibleRegion().GetNumberOfPixels();
+  unsigned m = 0;
+  for (std::size_t i = 0; i < n; ++i)
+    m = std::max<unsigned>(m, b[i]);
+  return m;
+}
+
+/// Replaces every JSON string equal to a key of `renames` by its value (recursively). Returns true when changed.
+bool
+RewritePaths(nlohmann::json & j, const std::map<std::string, std::string> & renames)
+{
+  bool changed = false;
+  if (j.is_string())
+  {
+    const auto it = renames.find(j.get<std::string>());
+    if (it != renames.end())
+    {
+      j = it->second;
+      changed = true;
+    }
+  }
+  else if (j.is_array() || j.is_object())
+    for (auto & v : j)
+      changed |= RewritePaths(v, renames);
+  return changed;
+}
 } // namespace
 
 std::vector<CohortSubject>
@@ -541,6 +657,11 @@ CheckSubjectOutput(const fs::path & subjectDir, const nlohmann::json & inputMani
     why("not a GraftWatch completion marker");
     return SubjectOutputState::Unverified;
   }
+  if (marker.value("schema_version", 0) != CompletionMarkerVersion)
+  {
+    why("made by a GraftWatch version with another output layout");
+    return SubjectOutputState::Stale;
+  }
   if (marker.value("inputs_sha256", "") != inputManifest.value("sha256", ""))
   {
     why("the inputs changed since the subject was processed");
@@ -560,6 +681,209 @@ CheckSubjectOutput(const fs::path & subjectDir, const nlohmann::json & inputMani
   return SubjectOutputState::Complete;
 }
 
+std::vector<std::pair<std::string, std::string>>
+LayoutSubjectFolder(const fs::path & dir, const CohortSubject & subject)
+{
+  return WithContext(
+    "while laying out " + subject.label + " as BIDS derivatives",
+    [&]
+    {
+      if (!fs::is_regular_file(dir / "flags.json") || !fs::is_regular_file(dir / "summary.json"))
+        ThrowProcessing("not a gw_followup output folder (no flags.json or summary.json): " + dir.string());
+      nlohmann::json summary = ReadJsonFile(dir / "summary.json");
+      nlohmann::json flagsDoc = ReadJsonFile(dir / "flags.json");
+      const std::string label = subject.label;
+      const auto & tps = summary.contains("timepoints") && summary["timepoints"].is_array() ? summary["timepoints"]
+                                                                                            : nlohmann::json::array();
+      // the baseline grid (change maps): the baseline's primary anatomical image, as the pipeline chooses it
+      std::string baselineRef;
+      if (summary.contains("study") && summary["study"].contains("timepoints") &&
+          summary["study"]["timepoints"].is_array() && !summary["study"]["timepoints"].empty())
+      {
+        const auto & images = summary["study"]["timepoints"][0].value("images", nlohmann::json::object());
+        for (const char * role : { "T2w", "FLAIR", "T1w" })
+          if (images.contains(role) && images[role].is_string())
+          {
+            baselineRef = RawUri(subject, images[role].get<std::string>());
+            break;
+          }
+      }
+      const std::string baselineId = tps.empty() ? "" : tps[0].value("id", "");
+
+      std::vector<std::pair<std::string, std::string>> renames;
+      std::set<std::string> sessionsUsed;
+      std::ostringstream sessions;
+      sessions << "session_id\tgraftwatch_timepoint\tdays_since_transplant\tflags\n";
+      for (const auto & tp : tps)
+      {
+        const std::string id = tp.value("id", "");
+        if (id.empty())
+          continue;
+        const std::string nativeName = SanitizeFileName(id);
+        std::string ses = Alnum(StartsWith(id, "ses-") ? id.substr(4) : id);
+        if (ses.empty())
+          ses = "tp";
+        for (int k = 2; sessionsUsed.count("ses-" + ses); ++k)
+          ses = Alnum(StartsWith(id, "ses-") ? id.substr(4) : id) + "x" + std::to_string(k);
+        ses = "ses-" + ses;
+        sessionsUsed.insert(ses);
+        const fs::path native = dir / nativeName;
+        const fs::path sesDir = dir / ses;
+        if (!fs::is_directory(native))
+          continue; // no per-timepoint output (nothing usable at this timepoint)
+        if (nativeName != ses)
+        {
+          if (fs::exists(sesDir))
+            ThrowProcessing("timepoints " + id + " and another one both map to BIDS session " + ses);
+          fs::rename(native, sesDir);
+        }
+        const std::string prefix = label + "_" + ses + "_";
+        for (const auto & b : BidsNames())
+        {
+          const fs::path from = sesDir / b.native;
+          if (!fs::is_regular_file(from))
+            continue;
+          const fs::path toDir = sesDir / b.datatype;
+          fs::create_directories(toDir);
+          const std::string stem = prefix + b.entities;
+          const fs::path to = toDir / (stem + b.ext);
+          fs::rename(from, to);
+          renames.emplace_back(nativeName + "/" + b.native, fs::relative(to, dir).generic_string());
+          nlohmann::json side;
+          std::ostringstream lookup;
+          switch (b.kind)
+          {
+            case BidsName::Mask:
+              side["Description"] = std::string("Binary mask: ") + b.what + ", on the grid of its source image";
+              side["Type"] = std::string(b.native) == "brain_mask.nii.gz" ? "Brain" : "ROI";
+              break;
+            case BidsName::Components:
+            {
+              side["Description"] = std::string("Connected components of the ") + b.what +
+                                    " segmentation (26-connectivity), labelled 1..n by decreasing volume, on the "
+                                    "grid of the timepoint's primary anatomical image (T2w, else FLAIR, else T1w)";
+              lookup << "index\tname\n";
+              const unsigned n = MaxLabel(to);
+              for (unsigned v = 1; v <= n; ++v)
+                lookup << v << "\t" << b.what << " " << v << "\n";
+              break;
+            }
+            case BidsName::Change:
+              side["Description"] = std::string("Change of the ") + b.what +
+                                    " segmentation since the previous timepoint, on the grid of the baseline (" +
+                                    baselineId + ") primary anatomical image after registration";
+              if (!baselineRef.empty())
+                side["SpatialReference"] = baselineRef;
+              lookup << "index\tname\n1\tnew\n2\tenlarging (voxels added)\n3\tresolved\n4\tshrinking (voxels lost)\n"
+                     << "5\tunchanged\n";
+              break;
+            case BidsName::Plain:
+              side["Description"] = std::string("Diffusion tensor model: ") + b.what;
+              break;
+          }
+          const fs::path sidecar = toDir / (stem + ".json");
+          if (!fs::exists(sidecar))
+            WriteTextFile(sidecar, side.dump(2) + "\n", true);
+          if (!lookup.str().empty())
+            WriteTextFile(toDir / (stem + ".tsv"), lookup.str(), true);
+        }
+        int nFlags = 0;
+        if (flagsDoc.contains("flags") && flagsDoc["flags"].is_array())
+          for (const auto & f : flagsDoc["flags"])
+            nFlags += f.value("timepoint", "") == id;
+        const auto days = tp.find("days_since_transplant");
+        sessions << ses << "\t" << TsvCell(id) << "\t"
+                 << (days != tp.end() && days->is_number() ? FormatNumber(days->get<double>()) : "n/a") << "\t"
+                 << nFlags << "\n";
+      }
+      WriteTextFile(dir / (label + "_sessions.tsv"), sessions.str(), true);
+      const nlohmann::json sessionsJson = {
+        { "session_id", { { "Description", "BIDS session of the timepoint" } } },
+        { "graftwatch_timepoint", { { "Description", "Timepoint id in flags.json, summary.json and reports" } } },
+        { "days_since_transplant",
+          { { "Description", "Days from the transplantation to the session" }, { "Units", "d" } } },
+        { "flags", { { "Description", "Safety flags raised at this timepoint (any status)" } } }
+      };
+      WriteTextFile(dir / (label + "_sessions.json"), sessionsJson.dump(2) + "\n", true);
+      // the evidence paths of the flags name the files where they are now
+      const std::map<std::string, std::string> map(renames.begin(), renames.end());
+      for (const char * name : { "flags.json", "summary.json" })
+      {
+        nlohmann::json j = ReadJsonFile(dir / name);
+        if (RewritePaths(j, map))
+          WriteTextFile(dir / name, j.dump(2) + "\n", true);
+      }
+      return renames;
+    },
+    ErrorKind::Processing);
+}
+
+namespace
+{
+/// The end of a subject's processing: lay out `tmp` (a gw_followup output), write its completion marker, move it to
+/// `finalDir` (replacing an existing one).
+void
+FinishSubject(const CohortSubject & s, const nlohmann::json & manifest, const CohortOptions & options,
+              const fs::path & tmp, const fs::path & finalDir)
+{
+  if (!fs::exists(tmp / "flags.json"))
+    ThrowProcessing("gw_followup finished without writing flags.json");
+  LayoutSubjectFolder(tmp, s);
+  nlohmann::json marker;
+  marker["schema"] = "graftwatch-subject-complete";
+  marker["schema_version"] = CompletionMarkerVersion;
+  marker["subject"] = s.label;
+  marker["graftwatch_version"] = Version();
+  marker["options"] = options.optionsFingerprint;
+  marker["inputs_sha256"] = manifest["sha256"];
+  marker["inputs"] = manifest["files"];
+  marker["outputs"] = OutputChecksums(tmp);
+  WriteTextFile(tmp / CompletionMarkerName, marker.dump(2) + "\n", true);
+  CommitDirectory(tmp, finalDir);
+}
+} // namespace
+
+void
+AdoptFollowupOutput(const CohortSubject & subject, const fs::path & followupDir, const CohortOptions & options,
+                    const fs::path & outRoot)
+{
+  WithContext(
+    "while adopting the gw_followup output " + followupDir.string() + " as " + subject.label,
+    [&]
+    {
+      if (!fs::is_directory(followupDir))
+        ThrowInput("not a folder: " + followupDir.string());
+      std::error_code ec;
+      fs::create_directories(outRoot, ec);
+      if (ec)
+        ThrowOutput("cannot create " + outRoot.string() + ": " + ec.message());
+      CohortLock lock(outRoot, true);
+      const fs::path finalDir = outRoot / subject.label;
+      if (fs::exists(finalDir) && !options.force)
+        ThrowOutput(finalDir.string() + " exists: not overwritten; use --force to replace it");
+      const nlohmann::json manifest = InputManifest(subject);
+      const fs::path tmp =
+        outRoot / ("." + subject.label + ".partial-" + std::to_string(static_cast<long>(::getpid())));
+      fs::remove_all(tmp);
+      fs::rename(followupDir, tmp, ec);
+      if (ec)
+        ThrowOutput("cannot move " + followupDir.string() + " to " + tmp.string() +
+                    " (it must be on the same "
+                    "file system as the output): " +
+                    ec.message());
+      try
+      {
+        FinishSubject(subject, manifest, options, tmp, finalDir);
+      }
+      catch (...)
+      {
+        fs::remove_all(tmp, ec);
+        throw;
+      }
+    },
+    ErrorKind::Processing);
+}
+
 std::vector<SubjectOutcome>
 RunCohort(const std::vector<CohortSubject> & subjects, const CohortOptions & options, const fs::path & outRoot)
 {
@@ -571,7 +895,7 @@ RunCohort(const std::vector<CohortSubject> & subjects, const CohortOptions & opt
     ThrowOutput("cannot create " + (outRoot / "logs").string() + ": " + ec.message());
   CohortLock lock(outRoot);
   RemoveLeftovers(outRoot);
-  WriteDatasetDescription(outRoot);
+  WriteDatasetDescription(outRoot, subjects);
 
   const std::size_t n = subjects.size();
   std::vector<SubjectOutcome> outcomes(n);
@@ -653,19 +977,15 @@ RunCohort(const std::vector<CohortSubject> & subjects, const CohortOptions & opt
         }
         else
         {
-          nlohmann::json marker;
-          marker["schema"] = "graftwatch-subject-complete";
-          marker["schema_version"] = 1;
-          marker["subject"] = s.label;
-          marker["graftwatch_version"] = Version();
-          marker["options"] = options.optionsFingerprint;
-          marker["inputs_sha256"] = manifest["sha256"];
-          marker["inputs"] = manifest["files"];
-          marker["outputs"] = OutputChecksums(tmp);
-          if (!fs::exists(tmp / "flags.json"))
-            ThrowProcessing("gw_followup finished without writing flags.json");
-          WriteTextFile(tmp / CompletionMarkerName, marker.dump(2) + "\n", true);
-          CommitDirectory(tmp, finalDir);
+          try
+          {
+            FinishSubject(s, manifest, options, tmp, finalDir);
+          }
+          catch (...)
+          {
+            fs::remove_all(tmp, ec);
+            throw;
+          }
           out.state = "processed";
         }
       }
@@ -711,7 +1031,7 @@ RunCohort(const std::vector<CohortSubject> & subjects, const CohortOptions & opt
 }
 
 void
-WriteDatasetDescription(const fs::path & outRoot)
+WriteDatasetDescription(const fs::path & outRoot, const std::vector<CohortSubject> & subjects)
 {
   nlohmann::json d;
   d["Name"] = "GraftWatch follow-up analysis";
@@ -722,23 +1042,87 @@ WriteDatasetDescription(const fs::path & outRoot)
         { "Version", Version() },
         { "Description",
           "Longitudinal MRI/DTI follow-up and safety flags after neural stem cell transplantation" } } });
+  // SourceDatasets: the BIDS dataset(s) (or study JSON folders) the subjects come from, as BIDS URIs
+  std::vector<fs::path> roots;
+  for (const auto & s : subjects)
+  {
+    const fs::path r = (s.bids ? s.source : s.source.parent_path()).lexically_normal();
+    if (std::find(roots.begin(), roots.end(), r) == roots.end())
+      roots.push_back(r);
+  }
+  if (!roots.empty())
+  {
+    const fs::path out = fs::absolute(outRoot).lexically_normal();
+    nlohmann::json links = nlohmann::json::object(), sources = nlohmann::json::array();
+    for (std::size_t i = 0; i < roots.size(); ++i)
+    {
+      const std::string name = roots.size() == 1 ? "raw" : "raw" + std::to_string(i + 1);
+      // inside the source (BIDS derivatives/graftwatch): a relative link, valid wherever the dataset is moved
+      links[name] = IsInside(roots[i], out) ? roots[i].lexically_relative(out).generic_string()
+                                            : "file://" + roots[i].generic_string();
+      sources.push_back({ { "URL", "bids:" + name + ":" } });
+    }
+    d["DatasetLinks"] = links;
+    d["SourceDatasets"] = sources;
+  }
   const std::string text = d.dump(2) + "\n";
   const fs::path p = outRoot / "dataset_description.json";
-  if (fs::exists(p) && ReadFile(p) == text)
-    return;
-  WriteTextFile(p, text, true);
-  const std::string ignore = "# GraftWatch outputs that are not BIDS-named\n"
-                             "logs/\n"
-                             "index.html\n"
-                             "cohort_flags.tsv\n"
-                             "sub-*/*.json\n"
-                             "sub-*/*.tsv\n"
-                             "sub-*/*.html\n"
-                             "sub-*/figures/\n"
-                             "sub-*/ses-*/\n";
+  if (!fs::exists(p) || ReadFile(p) != text)
+    WriteTextFile(p, text, true);
+  const std::string ignore =
+    "# GraftWatch files outside the BIDS specification\n"
+    "/logs/\n"
+    "/index.html\n"
+    "/cohort_flags.tsv\n"
+    "/cohort_status.tsv\n"
+    "/sub-*/report.html\n"
+    "/sub-*/figures/\n"
+    "/sub-*/flags.json\n"
+    "/sub-*/flags.mrk.json\n"
+    "/sub-*/flags.provenance.json\n"
+    "/sub-*/summary.json\n"
+    "/sub-*/measurements.tsv\n"
+    "/sub-*/graftwatch_complete.json\n"
+    "/sub-*/ses-*/to_baseline.h5\n"
+    "/sub-*/ses-*/registration_qa.json\n"
+    "/sub-*/ses-*/cord_profile*.tsv\n"
+    "/sub-*/ses-*/dicom/\n"
+    "# Diffusion model maps named after BEP016 (diffusion derivatives), not yet in the released specification\n"
+    "*_dwimap.*\n"
+    "*_dwiref.*\n"
+    "# BIDS-Derivatives names (common derivatives, BIDS >= 1.4: space-/label-/desc- entities, _mask and _dseg)\n"
+    "# that the legacy bids-validator 1.x has no rules for (it reports them as NOT_INCLUDED);\n"
+    "# bids-validator 2 validates them when these lines are removed.\n"
+    "*_mask.nii.gz\n"
+    "*_mask.json\n"
+    "*_dseg.nii.gz\n"
+    "*_dseg.tsv\n"
+    "*_dseg.json\n";
   const fs::path ip = outRoot / ".bidsignore";
   if (!fs::exists(ip) || ReadFile(ip) != ignore)
     WriteTextFile(ip, ignore, true);
+  const std::string readme =
+    "# GraftWatch follow-up analysis\n\n"
+    "BIDS derivative dataset written by GraftWatch " +
+    std::string(Version()) +
+    " (gw_study or its Snakemake workflow): longitudinal MRI/DTI follow-up with safety flags after neural stem "
+    "cell transplantation.\n\n"
+    "- `index.html`: cohort summary linking every subject's `sub-XX/report.html`\n"
+    "- `participants.tsv`: the subjects analysed; `cohort_status.tsv`: every subject of the cohort (complete, "
+    "failed, missing); `cohort_flags.tsv`: every safety flag (subject, timepoint, code, status, value, threshold, "
+    "unit)\n"
+    "- `sub-XX/sub-XX_sessions.tsv`: the timepoints (days since transplant, flags)\n"
+    "- `sub-XX/ses-YY/anat/`: cord or brain mask (`_label-cord_mask`), lesion, syrinx, edema and enhancement "
+    "components (`_desc-*_dseg`, lookup in the `.tsv` beside each), change since the previous timepoint on the "
+    "baseline grid (`_space-individual_desc-*change_dseg`)\n"
+    "- `sub-XX/ses-YY/dwi/`: diffusion tensor maps (`_model-tensor_param-*_dwimap`, BEP016 draft names), fit mask\n"
+    "- `sub-XX/flags.json`, `summary.json`, `measurements.tsv`, `flags.mrk.json` (3D Slicer markups), "
+    "`report.html`, `figures/`; `sub-XX/ses-YY/to_baseline.h5` (ITK transform to the baseline), "
+    "`registration_qa.json`, `cord_profile*.tsv`\n"
+    "- `logs/`: what each subject's analysis printed\n";
+  const fs::path rp = outRoot / "README";
+  if (!fs::exists(rp) || ReadFile(rp) != readme)
+    WriteTextFile(rp, readme, true);
 }
 
 CohortSummary
@@ -750,7 +1134,7 @@ SummarizeCohort(const fs::path & outRoot, const std::vector<CohortSubject> & sub
     [&]
     {
       fs::create_directories(outRoot);
-      WriteDatasetDescription(outRoot);
+      WriteDatasetDescription(outRoot, subjects);
       std::vector<std::string> labels;
       for (const auto & s : subjects)
         labels.push_back(s.label);
@@ -831,9 +1215,11 @@ SummarizeCohort(const fs::path & outRoot, const std::vector<CohortSubject> & sub
         }
       WriteTextFile(outRoot / "cohort_flags.tsv", tsv.str(), true);
 
-      // participants.tsv (+ sidecar)
-      std::ostringstream part;
+      // participants.tsv (+ sidecar): the subject folders present (BIDS: every sub-* folder, nothing else);
+      // cohort_status.tsv: every subject, with failed and missing ones
+      std::ostringstream part, status;
       part << "participant_id\tgraftwatch_status\ttimepoints\tflags\tunexpected_flags\n";
+      status << "participant_id\tgraftwatch_status\ttimepoints\tflags\tunexpected_flags\tmessage\n";
       for (const auto & r : rows)
       {
         int unexpected = 0;
@@ -841,23 +1227,29 @@ SummarizeCohort(const fs::path & outRoot, const std::vector<CohortSubject> & sub
           if (f.value("status", "") != "expected")
             ++unexpected;
         const bool done = StartsWith(r.status, "complete");
-        part << r.label << "\t" << (done ? "complete" : r.status) << "\t"
-             << (done ? std::to_string(r.timepoints.size()) : "n/a") << "\t"
-             << (done ? std::to_string(r.flags.size()) : "n/a") << "\t" << (done ? std::to_string(unexpected) : "n/a")
-             << "\n";
+        std::ostringstream cells;
+        cells << r.label << "\t" << (done ? "complete" : r.status) << "\t"
+              << (done ? std::to_string(r.timepoints.size()) : "n/a") << "\t"
+              << (done ? std::to_string(r.flags.size()) : "n/a") << "\t" << (done ? std::to_string(unexpected) : "n/a");
+        if (done)
+          part << cells.str() << "\n";
+        status << cells.str() << "\t" << TsvCell(r.message) << "\n";
       }
       WriteTextFile(outRoot / "participants.tsv", part.str(), true);
-      const nlohmann::json partJson = { { "participant_id", { { "Description", "BIDS subject label" } } },
-                                        { "graftwatch_status",
-                                          { { "Description", "Outcome of the GraftWatch analysis" },
-                                            { "Levels",
-                                              { { "complete", "outputs present" },
-                                                { "failed", "the analysis failed (see index.html and logs/)" },
-                                                { "missing", "not processed yet" } } } } },
-                                        { "timepoints", { { "Description", "Timepoints analysed" } } },
-                                        { "flags", { { "Description", "Safety flags raised (any status)" } } },
-                                        { "unexpected_flags",
-                                          { { "Description", "Flags with status suspected or confirmed" } } } };
+      WriteTextFile(outRoot / "cohort_status.tsv", status.str(), true);
+      const nlohmann::json partJson = {
+        { "participant_id", { { "Description", "BIDS subject label" } } },
+        { "graftwatch_status",
+          { { "Description", "Outcome of the GraftWatch analysis" },
+            { "Levels",
+              { { "complete", "outputs present" },
+                { "failed", "the analysis failed (cohort_status.tsv only; see index.html "
+                            "and logs/)" },
+                { "missing", "not processed yet (cohort_status.tsv only)" } } } } },
+        { "timepoints", { { "Description", "Timepoints analysed" } } },
+        { "flags", { { "Description", "Safety flags raised (any status)" } } },
+        { "unexpected_flags", { { "Description", "Flags with status suspected or confirmed" } } }
+      };
       WriteTextFile(outRoot / "participants.json", partJson.dump(2) + "\n", true);
       summary.subjects = static_cast<int>(rows.size());
 
@@ -880,7 +1272,8 @@ SummarizeCohort(const fs::path & outRoot, const std::vector<CohortSubject> & sub
         << "<p>" << summary.subjects << " subjects, " << summary.complete << " analysed; " << summary.flags
         << " flags, " << summary.unexpectedFlags << " suspected or confirmed. GraftWatch " << HtmlEscape(Version())
         << ". Machine-readable: <a href=\"cohort_flags.tsv\">cohort_flags.tsv</a>, "
-        << "<a href=\"participants.tsv\">participants.tsv</a>.</p>\n";
+        << "<a href=\"cohort_status.tsv\">cohort_status.tsv</a>, <a "
+           "href=\"participants.tsv\">participants.tsv</a>.</p>\n";
       h << "<h2>Subjects</h2>\n<table id=\"subjects\">\n<tr><th>Subject</th><th>Status</th><th>Timepoints</th>"
         << "<th>Flags</th><th>Suspected or confirmed</th></tr>\n";
       for (const auto & r : rows)

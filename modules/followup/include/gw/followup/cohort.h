@@ -1,19 +1,32 @@
 #pragma once
 /// \file cohort.h
 /// \brief A cohort of subjects through the follow-up pipeline (what `gw_study` runs), written as a BIDS
-/// derivative dataset:
+/// derivative dataset (BIDS 1.8 common derivatives) that the bids-validator accepts:
 ///
-///   OUT/dataset_description.json   DatasetType "derivative", GeneratedBy GraftWatch <version>
-///   OUT/.bidsignore                GraftWatch files that are not BIDS-named (reports, flags, logs)
-///   OUT/participants.tsv (+.json)  one row per subject: status, timepoints, flags
+///   OUT/dataset_description.json   DatasetType "derivative", GeneratedBy GraftWatch <version>, SourceDatasets
+///   OUT/README                     what the dataset holds (this layout)
+///   OUT/.bidsignore                GraftWatch files outside the BIDS specification (reports, flags, logs, ...)
+///   OUT/participants.tsv (+.json)  one row per subject folder present: status, timepoints, flags
+///   OUT/cohort_status.tsv          one row per subject of the cohort, including failed and missing ones
 ///   OUT/cohort_flags.tsv           one row per flag: subject, timepoint, code, status, value, threshold, unit
 ///   OUT/index.html                 links to every subject's report; flags by subject and timepoint
-///   OUT/sub-XX/...                 the outputs of RunFollowup (flags.json, report.html, ...) and
-///   OUT/sub-XX/graftwatch_complete.json   the completion marker (input and output checksums, options)
 ///   OUT/logs/sub-XX_gw_followup.log       what the subject's run printed
+///   OUT/sub-XX/sub-XX_sessions.tsv (+.json)   one row per timepoint: days since transplant, flags
+///   OUT/sub-XX/ses-YY/anat/sub-XX_ses-YY_label-cord_mask.nii.gz            (label-brain for brain studies)
+///   OUT/sub-XX/ses-YY/anat/sub-XX_ses-YY_desc-{lesions,syrinx,edema,enhancement}_dseg.nii.gz (+.tsv, .json)
+///   OUT/sub-XX/ses-YY/anat/sub-XX_ses-YY_space-individual_desc-{lesion,enhancement}change_dseg.nii.gz
+///                                  change since the previous timepoint on the baseline grid (+.tsv, .json)
+///   OUT/sub-XX/ses-YY/dwi/sub-XX_ses-YY_model-tensor_param-{fa,md,ad,rd,s0,v1,colorfa,tensor}_dwimap.nii.gz
+///                                  (BEP016 draft names), _desc-meanb0_dwiref.nii.gz, _desc-dtifit_mask.nii.gz
+///   OUT/sub-XX/ses-YY/{to_baseline.h5, registration_qa.json, cord_profile.tsv}   (not BIDS: .bidsignore)
+///   OUT/sub-XX/{flags.json, summary.json, measurements.tsv, report.html, figures/, flags.mrk.json}  (not BIDS)
+///   OUT/sub-XX/graftwatch_complete.json   the completion marker (input and output checksums, options)
 ///
-/// Each subject is processed by a child process of `gw_followup` into a temporary folder OUT/.sub-XX.partial-<pid>
-/// that is renamed into place only when complete (with its marker), so a killed run never leaves a partial subject.
+/// gw_followup writes its own layout (ses-YY/cord.nii.gz, ...); LayoutSubjectFolder renames it into the tree above
+/// and rewrites the evidence paths of flags.json/summary.json. Each subject is processed by a child process of
+/// `gw_followup` into a temporary folder OUT/.sub-XX.partial-<pid>, laid out and renamed into place only when
+/// complete (with its marker), so a killed run never leaves a partial subject. The Snakemake workflow runs
+/// gw_followup itself and hands the folder to `gw_study --adopt` (AdoptFollowupOutput): the same tree.
 /// Child processes rather than threads: the library's ITK global state (thread count in deterministic
 /// registration) and log/progress sinks are process-wide, and a crash in one subject cannot take the cohort down.
 #include <filesystem>
@@ -31,7 +44,7 @@ namespace fs = std::filesystem;
 /// One subject of a cohort.
 struct CohortSubject
 {
-  std::string label; ///< "sub-01": the output folder name (BIDS subject label, sanitized)
+  std::string label; ///< "sub-01": the output folder name (BIDS subject label: "sub-" + letters and digits)
   fs::path source;   ///< BIDS dataset root (with `bidsSubject`) or a study JSON file
   bool bids = false; ///< true: `source` is a BIDS root and the subject folder is source/label
 };
@@ -49,6 +62,9 @@ nlohmann::json InputManifest(const CohortSubject & subject);
 
 /// Name of the completion marker written in each finished subject folder.
 constexpr const char * CompletionMarkerName = "graftwatch_complete.json";
+
+/// Version of the completion marker; a marker of another version (an earlier layout) makes the subject Stale.
+constexpr int CompletionMarkerVersion = 2;
 
 /// State of an existing subject output folder.
 enum class SubjectOutputState
@@ -97,23 +113,39 @@ struct SubjectOutcome
 std::vector<SubjectOutcome> RunCohort(const std::vector<CohortSubject> & subjects, const CohortOptions & options,
                                       const fs::path & outRoot);
 
+/// \brief Lays out the folder `dir` written by gw_followup for `subject` as the BIDS-derivative subject folder (see
+/// the file comment), in place: per-timepoint images renamed into ses-YY/anat and ses-YY/dwi with BIDS-derivative
+/// names (dseg lookup tables and JSON sidecars written), sub-XX_sessions.tsv written, evidence paths in flags.json
+/// and summary.json rewritten. Files it does not know stay where they are. Error(Processing) when `dir` is not a
+/// gw_followup output (no flags.json/summary.json). Returns the renames (old -> new, relative to `dir`).
+std::vector<std::pair<std::string, std::string>> LayoutSubjectFolder(const fs::path & dir,
+                                                                     const CohortSubject & subject);
+
+/// \brief Takes over `followupDir`, written by `gw_followup` for `subject` with the analysis options of `options`
+/// (what the Snakemake workflow runs): lays it out, writes its completion marker and moves it to OUT/<label>
+/// (the folder is moved, not copied). An existing OUT/<label> is replaced only with `options.force`
+/// (Error(Output) otherwise). Waits for the lock on OUT (several adoptions may run at once).
+void AdoptFollowupOutput(const CohortSubject & subject, const fs::path & followupDir, const CohortOptions & options,
+                         const fs::path & outRoot);
+
 /// Cohort summary counts.
 struct CohortSummary
 {
-  int subjects = 0;        ///< listed in participants.tsv
+  int subjects = 0;        ///< listed in cohort_status.tsv (the subjects given plus any subject folder present)
   int complete = 0;        ///< with outputs
   int flags = 0;           ///< rows of cohort_flags.tsv
   int unexpectedFlags = 0; ///< status other than "expected"
 };
 
-/// \brief Writes dataset_description.json, .bidsignore, participants.tsv/.json, cohort_flags.tsv and index.html
-/// from the subject folders present in OUT (the subjects listed, plus any other sub-* folder with flags.json).
-/// `outcomes` (optional) supplies failure messages of the current run. Every file is written atomically and
-/// replaced (the summary always reflects the folders present). Works on outputs of gw_study or of the Snakemake
-/// workflow (gw_followup per subject).
+/// \brief Writes dataset_description.json, README, .bidsignore, participants.tsv/.json (subject folders present),
+/// cohort_status.tsv, cohort_flags.tsv and index.html from the subject folders present in OUT (the subjects listed,
+/// plus any other sub-* folder with flags.json). `outcomes` (optional) supplies failure messages of the current run.
+/// Every file is written atomically and replaced (the summary always reflects the folders present). Works on outputs of
+/// gw_study or of the Snakemake workflow (gw_followup per subject).
 CohortSummary SummarizeCohort(const fs::path & outRoot, const std::vector<CohortSubject> & subjects,
                               const std::vector<SubjectOutcome> & outcomes = {});
 
-/// \brief Writes OUT/dataset_description.json (BIDS derivative) when it is absent or different.
-void WriteDatasetDescription(const fs::path & outRoot);
+/// \brief Writes OUT/dataset_description.json (BIDS derivative; SourceDatasets: the datasets of `subjects`, as a
+/// relative DatasetLinks entry when OUT lies inside it), README and .bidsignore when absent or different.
+void WriteDatasetDescription(const fs::path & outRoot, const std::vector<CohortSubject> & subjects = {});
 } // namespace gw::followup
