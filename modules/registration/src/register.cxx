@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <sstream>
 
 #include <itkAffineTransform.h>
@@ -96,13 +97,13 @@ MakeMaskObject(const MaskImage * mask)
 }
 
 MetricType::Pointer
-MakeMetric(const Inputs & in, const RegistrationOptions & o)
+MakeMetric(const Inputs & in, const RegistrationOptions & o, unsigned int bins = 0)
 {
   MetricType::Pointer metric;
   if (o.metric == MetricKind::MattesMI)
   {
     auto mattes = MattesType::New();
-    mattes->SetNumberOfHistogramBins(o.histogramBins);
+    mattes->SetNumberOfHistogramBins(bins > 0 ? bins : o.histogramBins);
     metric = mattes;
   }
   else
@@ -148,6 +149,7 @@ public:
   std::string stage;
   unsigned int level = 0;
   double lastValue = 0.0;
+  Clock::time_point start = Clock::now();
   void Execute(itk::Object * caller, const itk::EventObject & event) override
   {
     Execute((const itk::Object *)caller, event);
@@ -162,7 +164,9 @@ public:
     lastValue = opt->GetCurrentMetricValue();
     std::ostringstream os;
     os << stage << " L" << level++ << ": " << opt->GetCurrentIteration() << " it, metric " << lastValue << ", "
-       << opt->GetStopConditionDescription();
+       << opt->GetStopConditionDescription() << " (" << std::chrono::duration<double>(Clock::now() - start).count()
+       << " s)";
+    start = Clock::now();
     if (lines)
       lines->push_back(os.str());
   }
@@ -176,9 +180,11 @@ struct Pyramid
 
 template <typename TTransform, typename TOptimizer>
 double
-RunStage(const Inputs & in, TTransform * transform, const TransformType * movingInitial, MetricType * metric,
-         TOptimizer * optimizer, const Pyramid & pyramid, const RegistrationOptions & o, const std::string & stage,
-         std::vector<std::string> & lines)
+RunStage(
+  const Inputs & in, TTransform * transform, const TransformType * movingInitial, MetricType * metric,
+  TOptimizer * optimizer, const Pyramid & pyramid, const RegistrationOptions & o, const std::string & stage,
+  std::vector<std::string> & lines,
+  const std::function<void(itk::ImageRegistrationMethodv4<FloatImage, FloatImage, TTransform> *)> & configure = {})
 {
   using RegistrationType = itk::ImageRegistrationMethodv4<FloatImage, FloatImage, TTransform>;
   auto reg = RegistrationType::New();
@@ -221,6 +227,8 @@ RunStage(const Inputs & in, TTransform * transform, const TransformType * moving
   reg->MetricSamplingReinitializeSeed(o.seed);
   if (o.deterministic)
     optimizer->SetNumberOfWorkUnits(1);
+  if (configure)
+    configure(reg);
 
   auto logger = LevelLogger::New();
   logger->lines = &lines;
@@ -365,6 +373,69 @@ GeometricMeanSpacing(const FloatImage * image)
   return std::cbrt(s[0] * s[1] * s[2]);
 }
 
+/// B-spline stage: cubic B-spline on the fixed image domain (control points every bsplineGridSpacingMm), composed
+/// after the fixed linear transform (moving initial transform; only the B-spline is optimized), L-BFGS-B
+/// (unbounded) at the finest pyramid level on `minimumSamples` random samples (capped by maximumSamples and the
+/// cost-mask size). Mattes MI uses the finest-level bin rule of the rigid stage, sqrt(samples / 2) clamped to
+/// [histogramBins, finestLevelHistogramBins]: with 32 bins the Parzen-smoothed joint histogram is too coarse for a
+/// free-form deformation and the optimum drifts away from the truth (phantom with a known deformation, 0.40 mm
+/// mean displacement: 0.47 mm error with 32 bins, 0.09–0.16 mm with 71–122 bins). The ITK Mattes derivative costs
+/// bins² × parameters per evaluation, so samples (and with them bins) stay at the minimum count.
+BSplineType::Pointer
+RunBSplineStage(const Inputs & in, const TransformType * linear, const Pyramid & pyramid, const RegistrationOptions & o,
+                std::vector<std::string> & lines, double & metricValue)
+{
+  using RegistrationType = itk::ImageRegistrationMethodv4<FloatImage, FloatImage, BSplineType>;
+  const auto size = in.fixed->GetLargestPossibleRegion().GetSize();
+  const auto spacing = in.fixed->GetSpacing();
+  BSplineType::MeshSizeType mesh;
+  for (unsigned int d = 0; d < 3; ++d)
+    mesh[d] = std::max<itk::SizeValueType>(
+      1, static_cast<itk::SizeValueType>(std::lround(size[d] * spacing[d] / o.bsplineGridSpacingMm)));
+  auto bspline = BSplineType::New();
+  auto initializer = itk::BSplineTransformInitializer<BSplineType, FloatImage>::New();
+  initializer->SetTransform(bspline);
+  initializer->SetImage(in.fixed);
+  initializer->SetTransformDomainMeshSize(mesh);
+  initializer->InitializeTransform();
+  bspline->SetIdentity();
+
+  auto opt = itk::LBFGSBOptimizerv4::New();
+  const unsigned int n = bspline->GetNumberOfParameters();
+  itk::LBFGSBOptimizerv4::BoundSelectionType select(n);
+  itk::LBFGSBOptimizerv4::BoundValueType bound(n);
+  select.Fill(0); // unbounded
+  bound.Fill(0.0);
+  opt->SetBoundSelection(select);
+  opt->SetLowerBound(bound);
+  opt->SetUpperBound(bound);
+  opt->SetCostFunctionConvergenceFactor(1e7);
+  opt->SetGradientConvergenceTolerance(1e-6);
+  opt->SetNumberOfIterations(o.bsplineIterations);
+  opt->SetMaximumNumberOfFunctionEvaluations(2 * o.bsplineIterations);
+  opt->SetMaximumNumberOfCorrections(7);
+
+  const Pyramid finest{ { pyramid.shrink.back() }, { pyramid.sigmas.back() } };
+  const double voxels = static_cast<double>(in.fixed->GetLargestPossibleRegion().GetNumberOfPixels());
+  const double inMask = std::max(1.0, voxels * in.fixedMaskFraction);
+  const double samples =
+    std::min({ static_cast<double>(o.minimumSamples), static_cast<double>(o.maximumSamples), inMask });
+  unsigned int bins = o.histogramBins;
+  if (o.finestLevelHistogramBins > o.histogramBins)
+    bins = std::clamp(static_cast<unsigned int>(std::lround(std::sqrt(samples / 2.0))), o.histogramBins,
+                      o.finestLevelHistogramBins);
+  auto metric = MakeMetric(in, o, bins);
+  auto configure = [&](RegistrationType * reg)
+  {
+    typename RegistrationType::MetricSamplingPercentageArrayType percent(1);
+    percent[0] = std::clamp(samples / inMask, 1e-5, 1.0);
+    reg->SetMetricSamplingPercentagePerLevel(percent);
+  };
+  metricValue =
+    RunStage<BSplineType>(in, bspline, linear, metric, opt.GetPointer(), finest, o, "bspline", lines, configure);
+  return bspline;
+}
+
 RegistrationResult
 RegisterOneWay(const Inputs & in, const RegistrationOptions & o)
 {
@@ -443,46 +514,7 @@ RegisterOneWay(const Inputs & in, const RegistrationOptions & o)
   auto composite = CompositeType::New();
   composite->AddTransform(linear);
   if (o.type == TransformKind::BSpline)
-  {
-    auto bspline = BSplineType::New();
-    using InitializerType = itk::BSplineTransformInitializer<BSplineType, FloatImage>;
-    auto initializer = InitializerType::New();
-    initializer->SetTransform(bspline);
-    initializer->SetImage(in.fixed);
-    BSplineType::MeshSizeType mesh;
-    const auto size = in.fixed->GetLargestPossibleRegion().GetSize();
-    const auto spacing = in.fixed->GetSpacing();
-    for (unsigned int d = 0; d < 3; ++d)
-      mesh[d] = std::max<itk::SizeValueType>(
-        1, static_cast<itk::SizeValueType>(std::lround(size[d] * spacing[d] / o.bsplineGridSpacingMm)));
-    initializer->SetTransformDomainMeshSize(mesh);
-    initializer->InitializeTransform();
-    bspline->SetIdentity();
-    auto opt = itk::LBFGSBOptimizerv4::New();
-    const unsigned int n = bspline->GetNumberOfParameters();
-    itk::LBFGSBOptimizerv4::BoundSelectionType select(n);
-    itk::LBFGSBOptimizerv4::BoundValueType bound(n);
-    select.Fill(0);
-    bound.Fill(0.0);
-    opt->SetBoundSelection(select);
-    opt->SetLowerBound(bound);
-    opt->SetUpperBound(bound);
-    opt->SetCostFunctionConvergenceFactor(1e7);
-    opt->SetGradientConvergenceTolerance(1e-6);
-    opt->SetNumberOfIterations(o.bsplineIterations);
-    opt->SetMaximumNumberOfFunctionEvaluations(2 * o.bsplineIterations);
-    opt->SetMaximumNumberOfCorrections(7);
-    Pyramid fine = pyramid;
-    while (fine.shrink.size() > 2)
-    {
-      fine.shrink.erase(fine.shrink.begin());
-      fine.sigmas.erase(fine.sigmas.begin());
-    }
-    auto metric = MakeMetric(in, o);
-    result.metricValue =
-      RunStage<BSplineType>(in, bspline, linear, metric, opt.GetPointer(), fine, o, "bspline", lines);
-    composite->AddTransform(bspline);
-  }
+    composite->AddTransform(RunBSplineStage(in, linear, pyramid, o, lines, result.metricValue));
   result.transform = composite.GetPointer();
   result.linear = linear;
   result.qa.seconds = std::chrono::duration<double>(Clock::now() - t0).count();

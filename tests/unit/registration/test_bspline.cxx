@@ -36,11 +36,11 @@ KnownDeformation(const FloatImage * grid, std::uint64_t seed)
   return t;
 }
 
-// DISABLED: documents a defect of the B-spline stage (ITK v4 method, L-BFGS-B) found with this test. Measured
-// (88 s on the shared 2-core machine, hence the Slow suite): mean displacement over the object 0.40 mm before,
-// error 0.47 mm after (max 1.04 mm), i.e. the B-spline stage does not recover a deformation its own control grid
-// represents exactly. Enable with --gtest_also_run_disabled_tests once the stage is fixed.
-TEST(RegistrationSlow, DISABLED_BSplineRecoversKnownSmoothDeformation)
+// Slow suite: ~41 s on the shared 2-core machine (deterministic = single-threaded ITK; the B-spline stage alone
+// ~29 s, ITK's Mattes derivative costs bins^2 x parameters per evaluation). Measured: mean displacement over the
+// object 0.396 mm before, error 0.119 mm after (max 0.316 mm); with 32 Mattes bins in the B-spline stage (the
+// defect this test found) the error was 0.47 mm (max 1.04 mm), worse than no registration.
+TEST(RegistrationSlow, BSplineRecoversKnownSmoothDeformation)
 {
   const SizeType size{ { 64, 64, 64 } };
   PointType centre;
@@ -79,8 +79,9 @@ TEST(RegistrationSlow, DISABLED_BSplineRecoversKnownSmoothDeformation)
   for (const auto & s : r.qa.stages)
     stages += s + "\n";
   EXPECT_GT(before.mean, 0.3) << "the known deformation must be substantial: mean displacement over the object [mm]";
-  EXPECT_LT(after.mean, 0.25) << "recovered displacement error over the object [mm] (0.25 voxel)\n" << stages;
-  EXPECT_LT(after.max, 1.0) << "maximum displacement error over the object [mm] (1 voxel)";
+  EXPECT_LT(after.mean, 0.5 * before.mean) << "error must be under half the initial displacement [mm]\n" << stages;
+  EXPECT_LT(after.mean, 0.2) << "recovered displacement error over the object [mm] (0.2 voxel)\n" << stages;
+  EXPECT_LT(after.max, 0.6) << "maximum displacement error over the object [mm] (0.6 voxel)";
 }
 } // namespace
 } // namespace gw::registration
