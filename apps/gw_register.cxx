@@ -6,6 +6,8 @@
 #include "gw/core/files.h"
 #include "gw/core/log.h"
 #include "gw/core/provenance.h"
+#include <optional>
+
 #include "gw/io/dwi_io.h"
 #include "gw/io/image_io.h"
 #include "gw/io/transform_io.h"
@@ -27,10 +29,12 @@ main(int argc, char ** argv)
       "pass/fail gate). The gate fails when the estimated error (inverse-consistency error / sqrt 2) exceeds "
       "--gate-voxels voxels (geometric-mean fixed voxel size) or less than half the fixed mask overlaps the moving "
       "image; the outputs are still written and the exit code is 4 unless --ignore-gate. With --dwi, motion "
-      "correction of a DWI instead: each volume rigidly to the mean b0, b-vectors rotated; writes PREFIX_dwi.nii.gz "
+      "correction of a DWI instead: each volume rigidly to the mean b0 (in-plane motion to per-shell templates for "
+      "thick slices, see --motion-model), b-vectors rotated; writes PREFIX_dwi.nii.gz "
       "(+ .bval/.bvec), PREFIX_motion.json and PREFIX_motion.tsv.",
       "GraftWatch.Registration" });
-  std::string fixed, moving, prefix, fixedMask, movingMask, excludeMask, movingExcludeMask, dwi, type = "rigid";
+  std::string fixed, moving, prefix, fixedMask, movingMask, excludeMask, movingExcludeMask, dwi,
+    type = "rigid", motionModel = "auto", bval, bvec;
   std::string metric = "mattes", init = "moments", interpolation = "linear";
   bool halfway = false, ignoreGate = false, noInverse = false, fast = false;
   double gateVoxels = 1.0, sampling = 0.15;
@@ -40,6 +44,8 @@ main(int argc, char ** argv)
   app.AddImage(dwi, "dwi", "DWI to motion-correct instead (NRRD DWMRI or NIfTI 4D with .bval/.bvec)")
     .LongFlag("dwi")
     .ImageType("diffusion-weighted");
+  app.AddFile(bval, "bval", "With --dwi: FSL b-values (default: the DWI with .bval)").Extensions(".bval,.txt");
+  app.AddFile(bvec, "bvec", "With --dwi: FSL b-vectors (default: the DWI with .bvec)").Extensions(".bvec,.txt");
   app.AddFile(prefix, "output", "Output prefix")
     .Flag("o")
     .LongFlag("output")
@@ -66,6 +72,13 @@ main(int argc, char ** argv)
   app.Add(sampling, "sampling", "Fraction of fixed voxels sampled per level").Range(0.001, 1.0);
   app.AddFlag(halfway, "halfway", "Resample both images into a halfway (symmetric) space");
   app.AddEnum(interpolation, "interpolation", "Interpolation of the warped image", { "linear", "bspline" });
+  app
+    .AddEnum(motionModel, "motionModel",
+             "With --dwi: motion model; auto uses inplane (shifts in the slice plane and rotation about the slice "
+             "normal, per-shell templates) when slices are more than twice as thick as the in-plane spacing, "
+             "rigid3d otherwise",
+             { "auto", "rigid3d", "inplane" })
+    .LongFlag("motion-model");
   app.AddFlag(fast, "fast", "Multi-threaded (results may differ in the last digits between machines)");
   app.Group("Quality gate", "Pass/fail decision");
   app.Add(gateVoxels, "gateVoxels", "Maximum estimated error in voxels")
@@ -105,11 +118,23 @@ main(int argc, char ** argv)
                      if (!fixed.empty() || !moving.empty())
                        gw::ThrowUsage("--dwi cannot be combined with --fixed/--moving");
                      prov.AddInput("dwi", dwi);
-                     const gw::io::Dwi in = gw::io::ReadDwi(dwi);
+                     if (!bval.empty())
+                       prov.AddInput("bval", bval);
+                     if (!bvec.empty())
+                       prov.AddInput("bvec", bvec);
+                     std::optional<gw::fs::path> bv, bc;
+                     if (!bval.empty())
+                       bv = bval;
+                     if (!bvec.empty())
+                       bc = bvec;
+                     const gw::io::Dwi in = gw::io::ReadDwi(dwi, bv, bc);
                      const auto mask = readMask(fixedMask, "mask");
                      reg::DwiMotionOptions mo;
                      mo.registration = o;
                      mo.mask = mask;
+                     mo.model = motionModel == "inplane"   ? reg::MotionModel::InPlane
+                                : motionModel == "rigid3d" ? reg::MotionModel::Rigid3D
+                                                           : reg::MotionModel::Auto;
                      const reg::DwiMotionResult r = reg::MotionCorrectDwi(in, mo);
                      gw::io::WriteDwi(r.corrected, prefix + "_dwi.nii.gz", force);
                      const nlohmann::json report = reg::ToJson(r);
