@@ -1,15 +1,43 @@
 #pragma once
 // Internal interfaces of gw::dicom (not installed). DCMTK types never appear here.
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "gw/dicom/dicom.h"
 
 namespace gw::dicom::detail
 {
+
+/// True for the explicit-VR value representations with a 4-byte length field (OB OD OF OL OV OW SQ SV UC UN UR UT
+/// UV); the others have a 2-byte length.
+inline bool
+IsLongLengthVr(char v0, char v1)
+{
+  return (v0 == 'O' && (v1 == 'B' || v1 == 'D' || v1 == 'F' || v1 == 'L' || v1 == 'V' || v1 == 'W')) ||
+         (v0 == 'S' && (v1 == 'Q' || v1 == 'V')) ||
+         (v0 == 'U' && (v1 == 'C' || v1 == 'N' || v1 == 'R' || v1 == 'T' || v1 == 'V'));
+}
+
+/// Runs `worker` on min(cap, hardware threads, items) threads, at least one, this thread included; joins them.
+template <typename Worker>
+void
+RunWorkers(std::size_t items, unsigned int cap, Worker && worker)
+{
+  const auto hardware = std::max(1u, std::thread::hardware_concurrency());
+  const auto n =
+    static_cast<unsigned int>(std::max<std::size_t>(1, std::min<std::size_t>(std::min(cap, hardware), items)));
+  std::vector<std::thread> pool;
+  for (unsigned int t = 1; t < n; ++t)
+    pool.emplace_back(worker);
+  worker();
+  for (auto & th : pool)
+    th.join();
+}
 
 /// One parsed DICOM file: the series-level facts (in a SeriesInfo with exactly this file's frames) or a skip reason.
 struct ParsedFile

@@ -214,14 +214,7 @@ WriteGzip(std::ostream & out, const std::vector<std::pair<const std::uint8_t *, 
         failed = true;
     }
   };
-  const unsigned nThreads = static_cast<unsigned>(
-    std::min<std::size_t>(std::max(1u, std::min(4u, std::thread::hardware_concurrency())), pieces.size()));
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < nThreads; ++t)
-    pool.emplace_back(worker);
-  worker();
-  for (auto & th : pool)
-    th.join();
+  detail::RunWorkers(pieces.size(), 4, worker);
   if (failed)
     ThrowOutput("gzip compression failed");
   uLong crc = crc32_z(0L, Z_NULL, 0);
@@ -504,14 +497,7 @@ Import(const std::vector<fs::path> & inputs, const fs::path & outDir, const Impo
         r.warnings.push_back(n);
     }
   };
-  const unsigned nThreads =
-    static_cast<unsigned>(std::min<std::size_t>(std::max(1u, std::thread::hardware_concurrency()), scan.series.size()));
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < nThreads; ++t)
-    pool.emplace_back(worker);
-  worker();
-  for (auto & th : pool)
-    th.join();
+  detail::RunWorkers(scan.series.size(), std::thread::hardware_concurrency(), worker);
   for (const auto & e : fatal)
     if (e)
       std::rethrow_exception(e);

@@ -579,9 +579,7 @@ WalkLengths(ByteSource & src, std::uint64_t & pos, std::uint64_t end, bool expli
     else if (explicitVr)
     {
       const char v0 = char(h[4]), v1 = char(h[5]);
-      const bool longVr = (v0 == 'O' && (v1 == 'B' || v1 == 'D' || v1 == 'F' || v1 == 'L' || v1 == 'V' || v1 == 'W')) ||
-                          (v0 == 'S' && (v1 == 'Q' || v1 == 'V')) ||
-                          (v0 == 'U' && (v1 == 'C' || v1 == 'N' || v1 == 'R' || v1 == 'T' || v1 == 'V'));
+      const bool longVr = IsLongLengthVr(v0, v1);
       if (longVr)
       {
         if (!src.Read(pos + 8, h + 8, 4))
@@ -844,9 +842,7 @@ CopyWithoutUnreadPrivate(const std::uint8_t * b, std::uint64_t & pos, std::uint6
     if (explicitVr)
     {
       const char v0 = char(b[pos + 4]), v1 = char(b[pos + 5]);
-      const bool longVr = (v0 == 'O' && (v1 == 'B' || v1 == 'D' || v1 == 'F' || v1 == 'L' || v1 == 'V' || v1 == 'W')) ||
-                          (v0 == 'S' && (v1 == 'Q' || v1 == 'V')) ||
-                          (v0 == 'U' && (v1 == 'C' || v1 == 'N' || v1 == 'R' || v1 == 'T' || v1 == 'V'));
+      const bool longVr = IsLongLengthVr(v0, v1);
       if (longVr)
       {
         if (pos + 12 > end)

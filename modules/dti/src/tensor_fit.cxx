@@ -115,6 +115,21 @@ MakeDesign(const io::GradientTable & table, double b0Threshold)
   return d;
 }
 
+/// Solves the 7x7 normal equations a p = rhs (LDLT); false when a is singular or the solution is not finite (p is
+/// left unchanged then).
+bool
+SolveNormalEquations(const Mat7 & a, const Vec7 & rhs, Vec7 & p)
+{
+  Eigen::LDLT<Mat7> ldlt(a);
+  if (ldlt.info() != Eigen::Success)
+    return false;
+  Vec7 sol = ldlt.solve(rhs);
+  if (!sol.allFinite())
+    return false;
+  p = sol;
+  return true;
+}
+
 /// Solves the weighted log-linear problem from squared weights `w2` (a row with weight 0 is left out): weights =
 /// predicted signal, squared in the normal equations, as MRtrix3 dwi2tensor and DIPY's WLS. `wy` is scratch.
 bool
@@ -130,14 +145,7 @@ SolveNormal(const Design & d, const Eigen::VectorXd & y, const Eigen::VectorXd &
   for (int r = 0; r < 7; ++r)
     for (int c = r; c < 7; ++c)
       a(r, c) = a(c, r) = u(k++);
-  Eigen::LDLT<Mat7> ldlt(a);
-  if (ldlt.info() != Eigen::Success)
-    return false;
-  Vec7 sol = ldlt.solve(rhs);
-  if (!sol.allFinite())
-    return false;
-  p = sol;
-  return true;
+  return SolveNormalEquations(a, rhs, p);
 }
 
 /// Solves the weighted log-linear problem on the kept rows by row-wise accumulation (the robust fit's refits: the
@@ -157,14 +165,7 @@ SolveWeightedRows(const Design & d, const Eigen::VectorXd & y, const Eigen::Vect
     a.noalias() += w2 * row.transpose() * row;
     rhs.noalias() += w2 * y(i) * row.transpose();
   }
-  Eigen::LDLT<Mat7> ldlt(a);
-  if (ldlt.info() != Eigen::Success)
-    return false;
-  Vec7 sol = ldlt.solve(rhs);
-  if (!sol.allFinite())
-    return false;
-  p = sol;
-  return true;
+  return SolveNormalEquations(a, rhs, p);
 }
 
 /// Per-thread scratch vectors of the voxel fits (no allocation per voxel).
