@@ -23,6 +23,18 @@ IsLongLengthVr(char v0, char v1)
          (v0 == 'U' && (v1 == 'C' || v1 == 'N' || v1 == 'R' || v1 == 'T' || v1 == 'V'));
 }
 
+/// True for the two-letter value representations of the DICOM standard (PS3.5 6.2). DCMTK reads an unknown VR
+/// code with a length field other than the 2 bytes it would have, so a walker and DCMTK disagree on such files.
+inline bool
+IsStandardVr(char v0, char v1)
+{
+  static const char * const vrs = "AEASATCSDADSDTFLFDISLOLTOBODOFOLOVOWPNSHSLSQSSSTSVTMUCUIULUNURUSUTUV";
+  for (const char * v = vrs; *v; v += 2)
+    if (v[0] == v0 && v[1] == v1)
+      return true;
+  return false;
+}
+
 /// Runs `worker` on min(cap, hardware threads, items) threads, at least one, this thread included; joins them.
 template <typename Worker>
 void

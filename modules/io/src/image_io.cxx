@@ -158,7 +158,7 @@ HeaderValue(const std::string & h, std::size_t offset, bool swap)
 /// made VNL abort() inside NiftiImageIO::SetImageIOOrientationFromNIfTI (found by fuzzing). Refused: xform codes
 /// outside 0..5; with qform_code > 0 a non-finite quaternion or offset, or b^2+c^2+d^2 > 1 (no unit quaternion);
 /// with sform_code > 0 a non-finite row or a singular 3x3 part; non-finite pixdim[0..dim]; pixdim[1..3] <= 0 on
-/// the spatial axes; a non-finite or negative vox_offset.
+/// the spatial axes; a non-finite or negative vox_offset; dim[0] outside 1..7.
 std::uint64_t
 CheckNiftiGeometry(const fs::path & path)
 {
@@ -226,8 +226,10 @@ CheckNiftiGeometry(const fs::path & path)
     for (int i = 0; i < 12; ++i)
       srow[i] = HeaderValue<double>(h, 400 + 8 * i, swap);
   }
+  // niftilib tolerates some of these and ITK then derives the orientation from garbage (found by fuzzing: dim[0] = 0
+  // with a NaN sform and out-of-range xform codes aborted in VNL)
   if (dim0 < 1 || dim0 > 7)
-    return 0; // ITK refuses the dimension itself
+    refuse("dim[0] = " + std::to_string(dim0) + " outside 1..7");
   if (nifti && (qcode < 0 || qcode > 5 || scode < 0 || scode > 5))
     refuse("qform_code " + std::to_string(qcode) + " / sform_code " + std::to_string(scode) + " outside 0..5");
   for (int i = 0; i <= dim0; ++i)
@@ -545,6 +547,30 @@ Require3DScalar(const itk::ImageIOBase * io, const fs::path & path)
                  std::to_string(io->GetDimensions(d)) + " volumes; a 3D image is needed");
 }
 
+/// gzip (one member, deflate level 1) of the file `from` into `to`.
+void
+GzipFileFast(const fs::path & from, const fs::path & to)
+{
+  std::ifstream in(from, std::ios::binary);
+  if (!in)
+    ThrowOutput("cannot read back " + from.string());
+  gzFile out = gzopen(to.c_str(), "wb1");
+  if (!out)
+    ThrowOutput("cannot write " + to.string());
+  std::vector<char> buffer(std::size_t{ 1 } << 20);
+  bool ok = true;
+  while (ok && in)
+  {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    const auto got = static_cast<unsigned>(in.gcount());
+    if (got > 0)
+      ok = gzwrite(out, buffer.data(), got) == static_cast<int>(got);
+  }
+  ok = (gzclose(out) == Z_OK) && ok && in.eof();
+  if (!ok)
+    ThrowOutput("write failed for " + to.string());
+}
+
 template <typename TImage>
 void
 WriteWith(const TImage * image, const fs::path & path, bool force, bool compress)
@@ -561,8 +587,31 @@ WriteWith(const TImage * image, const fs::path & path, bool force, bool compress
                     writer->SetFileName(tmp.string());
                     writer->SetInput(image);
                     const std::string ext = LowerExtension(path);
-                    writer->SetUseCompression(ext == ".nii.gz" || (ext != ".nii" && compress));
-                    // fastest deflate level: writing dominates short runs, and level 1 files are only ~10% larger
+                    if (ext == ".nii.gz")
+                    {
+                      // ITK 5.2's NIfTI writer ignores SetCompressionLevel and deflates at zlib's level 6; the
+                      // image is written uncompressed beside the temporary and gzipped at level 1 into it
+                      // (writing dominates short runs; level-1 files are ~10% larger)
+                      const fs::path raw = tmp.parent_path() / (tmp.filename().string() + ".raw.nii");
+                      writer->SetFileName(raw.string());
+                      writer->SetUseCompression(false);
+                      try
+                      {
+                        WithContext(
+                          "while writing " + path.filename().string(), [&]() { writer->Update(); }, ErrorKind::Output);
+                        GzipFileFast(raw, tmp);
+                      }
+                      catch (...)
+                      {
+                        std::error_code ec;
+                        fs::remove(raw, ec);
+                        throw;
+                      }
+                      std::error_code ec;
+                      fs::remove(raw, ec);
+                      return;
+                    }
+                    writer->SetUseCompression(ext != ".nii" && compress);
                     io->SetCompressionLevel(1);
                     WithContext(
                       "while writing " + path.filename().string(), [&]() { writer->Update(); }, ErrorKind::Output);

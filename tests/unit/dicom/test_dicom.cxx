@@ -447,3 +447,34 @@ TEST(DicomImport, DeflatedDatasetClaimingHugeElementIsRefused)
   EXPECT_NE(notes.find("claims"), std::string::npos) << notes;
 }
 } // namespace
+
+namespace
+{
+TEST(DicomImport, UnknownValueRepresentationIsRefusedBeforeParsing)
+{
+  // Found by fuzzing: with an unknown explicit VR code DCMTK reads a 4-byte length after 2 reserved bytes, where a
+  // 2-byte length walker sees a short element; the two disagreed and DCMTK allocated 1.6 GB for a 400 kB file.
+  gw::testing::ScratchDir dir;
+  auto le16 = [](unsigned v) { return std::string{ char(v & 0xff), char(v >> 8) }; };
+  auto le32 = [](unsigned v) {
+    return std::string{ char(v & 0xff), char((v >> 8) & 0xff), char((v >> 16) & 0xff), char(v >> 24) };
+  };
+  std::string bytes(128, '\0');
+  bytes += "DICM";
+  const std::string ts = "1.2.840.10008.1.2.1";
+  bytes += le16(0x0002) + le16(0x0010) + "UI" + le16(20) + ts + std::string(1, '\0');
+  bytes += le16(0x0008) + le16(0x0060) + "CS" + le16(2) + "MR";
+  // "ZZ" with length 0 to a 2-byte walker, then what it would take for the next element (tag 4141,4141 CS "MR");
+  // read with a 4-byte length the same bytes claim 0x41414141 bytes
+  bytes += le16(0x0009) + le16(0x1010) + "ZZ" + le16(0) + le32(0x41414141u) + "CS" + le16(2) + "MR";
+  {
+    std::ofstream(dir / "bad.dcm", std::ios::binary) << bytes;
+  }
+  const auto scan = gw::dicom::ScanDirectories({ dir.Path() });
+  EXPECT_TRUE(scan.series.empty());
+  std::string notes;
+  for (const auto & n : scan.notes)
+    notes += n + "\n";
+  EXPECT_NE(notes.find("unknown value representation"), std::string::npos) << notes;
+}
+} // namespace

@@ -140,6 +140,15 @@ TEST(ImageIoHeaders, NiftiBadQformOrSformRefusedBeforeItk)
     void (*edit)(std::string &);
   };
   const Case cases[] = {
+    { "dim0_zero", "dim[0] = 0",
+      [](std::string & b)
+      {
+        // fuzz finding: dim[0] = 0 (in either byte order), xform codes out of range, NaN sform
+        Put<std::int16_t>(b, 40, 0);
+        Put<std::int16_t>(b, 252, 3590);
+        Put<std::int16_t>(b, 254, 16560);
+        Put<float>(b, 300, std::numeric_limits<float>::quiet_NaN());
+      } },
     { "sform_nan", "non-finite sform",
       [](std::string & b)
       {
