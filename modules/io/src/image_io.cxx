@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <optional>
 
 #include <zlib.h>
 
@@ -730,6 +731,189 @@ ReadFloat4DImage(const fs::path & path)
   return ReadScalarSeries(path, io);
 }
 
+namespace
+{
+/// A whole single-member .gz file inflated at once (zlib); nullopt when the file is not one gzip member of the
+/// size its trailer states (the caller then uses ITK's reader).
+std::optional<std::string>
+GunzipWhole(const std::string & gz, std::uint64_t expected)
+{
+  if (gz.size() < 18 || static_cast<unsigned char>(gz[0]) != 0x1f || static_cast<unsigned char>(gz[1]) != 0x8b ||
+      expected > std::numeric_limits<uInt>::max())
+    return std::nullopt;
+  std::string out(static_cast<std::size_t>(expected), '\0');
+  z_stream zs{};
+  if (inflateInit2(&zs, 15 + 16) != Z_OK)
+    return std::nullopt;
+  zs.next_in = reinterpret_cast<Bytef *>(const_cast<char *>(gz.data()));
+  zs.avail_in = static_cast<uInt>(gz.size());
+  zs.next_out = reinterpret_cast<Bytef *>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  const int rc = inflate(&zs, Z_FINISH);
+  const bool ok = rc == Z_STREAM_END && zs.avail_in == 0 && zs.avail_out == 0;
+  inflateEnd(&zs);
+  if (!ok)
+    return std::nullopt;
+  return out;
+}
+
+template <typename T>
+void
+GatherVolumes(const char * src, std::size_t voxels, unsigned int n, bool swap, float * dst)
+{
+  // volume-major (NIfTI) to voxel-major (one vector per voxel), in blocks of voxels that stay in cache
+  constexpr std::size_t Block = 256;
+  for (std::size_t v0 = 0; v0 < voxels; v0 += Block)
+  {
+    const std::size_t v1 = std::min(voxels, v0 + Block);
+    for (unsigned int t = 0; t < n; ++t)
+    {
+      const char * vol = src + (static_cast<std::size_t>(t) * voxels) * sizeof(T);
+      for (std::size_t v = v0; v < v1; ++v)
+      {
+        T value;
+        std::memcpy(&value, vol + v * sizeof(T), sizeof(T));
+        if (swap)
+        {
+          auto * b = reinterpret_cast<unsigned char *>(&value);
+          std::reverse(b, b + sizeof(T));
+        }
+        dst[v * n + t] = static_cast<float>(value);
+      }
+    }
+  }
+}
+
+/// NIfTI-1 single-file 4D scalar series (.nii or .nii.gz) read straight into the vector layout: one inflate with
+/// zlib, one pass converting and reordering. Null when the file is anything else (NIfTI-2, intensity scaling,
+/// an unsupported datatype, a multi-member gzip...): the caller then reads through ITK. Geometry comes from ITK's
+/// header reading, so it is exactly what the ITK path gives.
+DwiImage::Pointer
+ReadNiftiSeriesFast(const fs::path & path, const itk::ImageIOBase * io)
+{
+  const std::string ext = LowerExtension(path);
+  if ((ext != ".nii" && ext != ".nii.gz") || io->GetNumberOfComponents() != 1 || io->GetNumberOfDimensions() != 4)
+    return nullptr;
+  std::string bytes = ReadFile(path);
+  if (ext == ".nii.gz")
+  {
+    // the trailer states the inflated size (header, extensions, voxels); CheckVoxelBytesPresent has bounded it
+    if (bytes.size() < 18)
+      return nullptr;
+    const auto * t = reinterpret_cast<const unsigned char *>(bytes.data() + bytes.size() - 4);
+    const std::uint64_t isize =
+      std::uint64_t(t[0]) | std::uint64_t(t[1]) << 8 | std::uint64_t(t[2]) << 16 | std::uint64_t(t[3]) << 24;
+    const std::uint64_t needed = 348 + static_cast<std::uint64_t>(io->GetImageSizeInBytes());
+    if (isize < needed || isize > needed + (std::uint64_t{ 64 } << 20))
+      return nullptr;
+    auto inflated = GunzipWhole(bytes, isize);
+    if (!inflated)
+      return nullptr;
+    bytes = std::move(*inflated);
+  }
+  if (bytes.size() < 352)
+    return nullptr;
+  std::int32_t sizeofHdr;
+  std::memcpy(&sizeofHdr, bytes.data(), 4);
+  const bool swap = sizeofHdr != 348;
+  auto get = [&](std::size_t offset, auto & value)
+  {
+    std::memcpy(&value, bytes.data() + offset, sizeof(value));
+    if (swap)
+    {
+      auto * b = reinterpret_cast<unsigned char *>(&value);
+      std::reverse(b, b + sizeof(value));
+    }
+  };
+  std::int32_t hdr;
+  get(0, hdr);
+  if (hdr != 348 || std::memcmp(bytes.data() + 344, "n+1", 4) != 0)
+    return nullptr;
+  std::int16_t dim[8], datatype;
+  for (int i = 0; i < 8; ++i)
+    get(40 + 2 * i, dim[i]);
+  get(70, datatype);
+  float voxOffset, sclSlope, sclInter;
+  get(108, voxOffset);
+  get(112, sclSlope);
+  get(116, sclInter);
+  const bool scaled = std::isfinite(sclSlope) && sclSlope != 0.0f && (sclSlope != 1.0f || sclInter != 0.0f);
+  if (scaled || dim[0] != 4)
+    return nullptr;
+  for (unsigned int d = 0; d < 4; ++d)
+    if (dim[d + 1] < 1 || static_cast<std::size_t>(dim[d + 1]) != io->GetDimensions(d))
+      return nullptr;
+  std::size_t typeSize = 0;
+  switch (datatype)
+  {
+    case 2:   // uint8
+    case 256: // int8
+      typeSize = 1;
+      break;
+    case 4:   // int16
+    case 512: // uint16
+      typeSize = 2;
+      break;
+    case 8:  // int32
+    case 16: // float32
+      typeSize = 4;
+      break;
+    default:
+      return nullptr;
+  }
+  const std::size_t voxels = std::size_t(dim[1]) * std::size_t(dim[2]) * std::size_t(dim[3]);
+  const auto n = static_cast<unsigned int>(dim[4]);
+  const auto offset = static_cast<std::size_t>(voxOffset);
+  if (!(voxOffset >= 352.0f) || offset + voxels * n * typeSize > bytes.size())
+    return nullptr;
+  auto out = DwiImage::New();
+  DwiImage::SizeType size;
+  DwiImage::SpacingType spacing;
+  DwiImage::PointType origin;
+  DwiImage::DirectionType direction;
+  for (unsigned int r = 0; r < 3; ++r)
+  {
+    size[r] = io->GetDimensions(r);
+    spacing[r] = io->GetSpacing(r);
+    origin[r] = io->GetOrigin(r);
+    for (unsigned int c = 0; c < 3; ++c)
+      direction(r, c) = io->GetDirection(c)[r];
+  }
+  DwiImage::IndexType index;
+  index.Fill(0);
+  out->SetRegions(DwiImage::RegionType(index, size));
+  out->SetSpacing(spacing);
+  out->SetOrigin(origin);
+  out->SetDirection(direction);
+  out->SetNumberOfComponentsPerPixel(n);
+  out->Allocate();
+  const char * src = bytes.data() + offset;
+  float * dst = out->GetBufferPointer();
+  switch (datatype)
+  {
+    case 2:
+      GatherVolumes<std::uint8_t>(src, voxels, n, false, dst);
+      break;
+    case 256:
+      GatherVolumes<std::int8_t>(src, voxels, n, false, dst);
+      break;
+    case 4:
+      GatherVolumes<std::int16_t>(src, voxels, n, swap, dst);
+      break;
+    case 512:
+      GatherVolumes<std::uint16_t>(src, voxels, n, swap, dst);
+      break;
+    case 8:
+      GatherVolumes<std::int32_t>(src, voxels, n, swap, dst);
+      break;
+    case 16:
+      GatherVolumes<float>(src, voxels, n, swap, dst);
+      break;
+  }
+  return out;
+}
+} // namespace
+
 DwiImage::Pointer
 ReadVectorImage(const fs::path & path)
 {
@@ -739,6 +923,9 @@ ReadVectorImage(const fs::path & path)
     RequireVector3D(io, path);
     return ReadWith<DwiImage>(path, io);
   }
+  if (DwiImage::Pointer fast = WithContext(
+        "while reading " + path.filename().string(), [&]() { return ReadNiftiSeriesFast(path, io); }, ErrorKind::Input))
+    return fast;
   return ToVectorImage(ReadScalarSeries(path, io));
 }
 
