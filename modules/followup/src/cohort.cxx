@@ -1030,6 +1030,18 @@ RunCohort(const std::vector<CohortSubject> & subjects, const CohortOptions & opt
   return outcomes;
 }
 
+namespace
+{
+/// Writes a cohort-level text file atomically, only when its content changes (repeated summaries leave the file and
+/// its time stamp alone).
+void
+WriteIfChanged(const fs::path & path, const std::string & content)
+{
+  if (!fs::exists(path) || ReadFile(path) != content)
+    WriteTextFile(path, content, true);
+}
+} // namespace
+
 void
 WriteDatasetDescription(const fs::path & outRoot, const std::vector<CohortSubject> & subjects)
 {
@@ -1066,9 +1078,7 @@ WriteDatasetDescription(const fs::path & outRoot, const std::vector<CohortSubjec
     d["SourceDatasets"] = sources;
   }
   const std::string text = d.dump(2) + "\n";
-  const fs::path p = outRoot / "dataset_description.json";
-  if (!fs::exists(p) || ReadFile(p) != text)
-    WriteTextFile(p, text, true);
+  WriteIfChanged(outRoot / "dataset_description.json", text);
   const std::string ignore =
     "# GraftWatch files outside the BIDS specification\n"
     "/logs/\n"
@@ -1098,9 +1108,7 @@ WriteDatasetDescription(const fs::path & outRoot, const std::vector<CohortSubjec
     "*_dseg.nii.gz\n"
     "*_dseg.tsv\n"
     "*_dseg.json\n";
-  const fs::path ip = outRoot / ".bidsignore";
-  if (!fs::exists(ip) || ReadFile(ip) != ignore)
-    WriteTextFile(ip, ignore, true);
+  WriteIfChanged(outRoot / ".bidsignore", ignore);
   const std::string readme =
     "# GraftWatch follow-up analysis\n\n"
     "BIDS derivative dataset written by GraftWatch " +
@@ -1120,9 +1128,7 @@ WriteDatasetDescription(const fs::path & outRoot, const std::vector<CohortSubjec
     "`report.html`, `figures/`; `sub-XX/ses-YY/to_baseline.h5` (ITK transform to the baseline), "
     "`registration_qa.json`, `cord_profile*.tsv`\n"
     "- `logs/`: what each subject's analysis printed\n";
-  const fs::path rp = outRoot / "README";
-  if (!fs::exists(rp) || ReadFile(rp) != readme)
-    WriteTextFile(rp, readme, true);
+  WriteIfChanged(outRoot / "README", readme);
 }
 
 CohortSummary

@@ -78,6 +78,13 @@ CheckMetaImageHeader(const fs::path & path)
   }
 }
 
+/// The uncompressed size a gzip member's trailer states (ISIZE: little-endian, modulo 2^32) from its last 4 bytes.
+std::uint64_t
+GzipTrailerSize(const unsigned char * t)
+{
+  return std::uint64_t(t[0]) | std::uint64_t(t[1]) << 8 | std::uint64_t(t[2]) << 16 | std::uint64_t(t[3]) << 24;
+}
+
 /// A NIfTI header that claims more voxel bytes than the file holds is refused before ITK allocates the image (a
 /// 351-byte file claiming 3.8 GB was found by fuzzing). .nii: the file size; .nii.gz: the gzip trailer's
 /// uncompressed size (modulo 2^32, so only checked below 4 GiB). Other formats keep ITK's own read-time checks.
@@ -106,7 +113,7 @@ CheckVoxelBytesPresent(const fs::path & path, const itk::ImageIOBase * io, std::
     in.read(reinterpret_cast<char *>(t), 4);
     if (in.gcount() != 4)
       return;
-    available = std::uint64_t(t[0]) | std::uint64_t(t[1]) << 8 | std::uint64_t(t[2]) << 16 | std::uint64_t(t[3]) << 24;
+    available = GzipTrailerSize(t);
   }
   if (available < needed)
     ThrowInput("image " + path.filename().string() + " claims " + std::to_string(needed) +
@@ -794,49 +801,21 @@ ReadNiftiSeriesFast(const fs::path & path, const itk::ImageIOBase * io)
   const std::string ext = LowerExtension(path);
   if ((ext != ".nii" && ext != ".nii.gz") || io->GetNumberOfComponents() != 1 || io->GetNumberOfDimensions() != 4)
     return nullptr;
-  std::string bytes = ReadFile(path);
-  if (ext == ".nii.gz")
-  {
-    // the trailer states the inflated size (header, extensions, voxels); CheckVoxelBytesPresent has bounded it
-    if (bytes.size() < 18)
-      return nullptr;
-    const auto * t = reinterpret_cast<const unsigned char *>(bytes.data() + bytes.size() - 4);
-    const std::uint64_t isize =
-      std::uint64_t(t[0]) | std::uint64_t(t[1]) << 8 | std::uint64_t(t[2]) << 16 | std::uint64_t(t[3]) << 24;
-    const std::uint64_t needed = 348 + static_cast<std::uint64_t>(io->GetImageSizeInBytes());
-    if (isize < needed || isize > needed + (std::uint64_t{ 64 } << 20))
-      return nullptr;
-    auto inflated = GunzipWhole(bytes, isize);
-    if (!inflated)
-      return nullptr;
-    bytes = std::move(*inflated);
-  }
-  if (bytes.size() < 352)
+  // eligibility from the header alone, so files the ITK path reads are not read twice
+  const bool gz = ext == ".nii.gz";
+  const std::string head = ReadHeadBytes(path, 352, gz);
+  if (head.size() < 352)
     return nullptr;
-  std::int32_t sizeofHdr;
-  std::memcpy(&sizeofHdr, bytes.data(), 4);
-  const bool swap = sizeofHdr != 348;
-  auto get = [&](std::size_t offset, auto & value)
-  {
-    std::memcpy(&value, bytes.data() + offset, sizeof(value));
-    if (swap)
-    {
-      auto * b = reinterpret_cast<unsigned char *>(&value);
-      std::reverse(b, b + sizeof(value));
-    }
-  };
-  std::int32_t hdr;
-  get(0, hdr);
-  if (hdr != 348 || std::memcmp(bytes.data() + 344, "n+1", 4) != 0)
+  const bool swap = HeaderValue<std::int32_t>(head, 0, false) != 348;
+  if (HeaderValue<std::int32_t>(head, 0, swap) != 348 || std::memcmp(head.data() + 344, "n+1", 4) != 0)
     return nullptr;
-  std::int16_t dim[8], datatype;
+  std::int16_t dim[8];
   for (int i = 0; i < 8; ++i)
-    get(40 + 2 * i, dim[i]);
-  get(70, datatype);
-  float voxOffset, sclSlope, sclInter;
-  get(108, voxOffset);
-  get(112, sclSlope);
-  get(116, sclInter);
+    dim[i] = HeaderValue<std::int16_t>(head, 40 + 2 * i, swap);
+  const auto datatype = HeaderValue<std::int16_t>(head, 70, swap);
+  const auto voxOffset = HeaderValue<float>(head, 108, swap);
+  const auto sclSlope = HeaderValue<float>(head, 112, swap);
+  const auto sclInter = HeaderValue<float>(head, 116, swap);
   const bool scaled = std::isfinite(sclSlope) && sclSlope != 0.0f && (sclSlope != 1.0f || sclInter != 0.0f);
   if (scaled || dim[0] != 4)
     return nullptr;
@@ -863,8 +842,26 @@ ReadNiftiSeriesFast(const fs::path & path, const itk::ImageIOBase * io)
   }
   const std::size_t voxels = std::size_t(dim[1]) * std::size_t(dim[2]) * std::size_t(dim[3]);
   const auto n = static_cast<unsigned int>(dim[4]);
+  if (!(voxOffset >= 352.0f))
+    return nullptr;
   const auto offset = static_cast<std::size_t>(voxOffset);
-  if (!(voxOffset >= 352.0f) || offset + voxels * n * typeSize > bytes.size())
+  std::string bytes = ReadFile(path);
+  if (gz)
+  {
+    // the trailer states the inflated size (header, extensions, voxels); CheckVoxelBytesPresent has bounded it
+    if (bytes.size() < 18)
+      return nullptr;
+    const std::uint64_t isize =
+      GzipTrailerSize(reinterpret_cast<const unsigned char *>(bytes.data() + bytes.size() - 4));
+    const std::uint64_t needed = 348 + static_cast<std::uint64_t>(io->GetImageSizeInBytes());
+    if (isize < needed || isize > needed + (std::uint64_t{ 64 } << 20))
+      return nullptr;
+    auto inflated = GunzipWhole(bytes, isize);
+    if (!inflated)
+      return nullptr;
+    bytes = std::move(*inflated);
+  }
+  if (offset + voxels * n * typeSize > bytes.size())
     return nullptr;
   auto out = DwiImage::New();
   DwiImage::SizeType size;
