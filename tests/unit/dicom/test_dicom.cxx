@@ -382,16 +382,27 @@ TEST(DicomImport, ClassificationOverrides)
 
 namespace
 {
+/// Little-endian 16- and 32-bit fields of hand-made DICOM bytes.
+std::string
+le16(unsigned v)
+{
+  return std::string{ char(v & 0xff), char(v >> 8) };
+}
+std::string
+le32(unsigned v)
+{
+  return std::string{ char(v & 0xff), char((v >> 8) & 0xff), char((v >> 16) & 0xff), char(v >> 24) };
+}
+} // namespace
+
+namespace
+{
 TEST(DicomImport, ElementClaimingMoreBytesThanTheFileIsRefusedBeforeParsing)
 {
   // Found by fuzzing: a few-byte file whose OB element claims 0x41414141 bytes made DCMTK allocate 1 GB.
   gw::testing::ScratchDir dir;
   std::string bytes(128, '\0');
   bytes += "DICM";
-  auto le16 = [](unsigned v) { return std::string{ char(v & 0xff), char(v >> 8) }; };
-  auto le32 = [](unsigned v) {
-    return std::string{ char(v & 0xff), char((v >> 8) & 0xff), char((v >> 16) & 0xff), char(v >> 24) };
-  };
   const std::string ts = "1.2.840.10008.1.2.1"; // explicit VR little endian (odd length: padded with NUL)
   bytes += le16(0x0002) + le16(0x0010) + "UI" + le16(20) + ts + std::string(1, '\0');
   bytes += le16(0x0008) + le16(0x0060) + "CS" + le16(2) + "MR";
@@ -415,10 +426,6 @@ TEST(DicomImport, DeflatedDatasetClaimingHugeElementIsRefused)
 {
   // Found by fuzzing: the same attack inside a deflated (1.2.840.10008.1.2.1.99) dataset.
   gw::testing::ScratchDir dir;
-  auto le16 = [](unsigned v) { return std::string{ char(v & 0xff), char(v >> 8) }; };
-  auto le32 = [](unsigned v) {
-    return std::string{ char(v & 0xff), char((v >> 8) & 0xff), char((v >> 16) & 0xff), char(v >> 24) };
-  };
   std::string dataset = le16(0x0008) + le16(0x0060) + "CS" + le16(2) + "MR";
   dataset += le16(0x0009) + le16(0x1010) + "OB" + le16(0) + le32(0x41414141u) + "AAAA";
   std::string deflated(256, '\0');
@@ -455,10 +462,6 @@ TEST(DicomImport, UnknownValueRepresentationIsRefusedBeforeParsing)
   // Found by fuzzing: with an unknown explicit VR code DCMTK reads a 4-byte length after 2 reserved bytes, where a
   // 2-byte length walker sees a short element; the two disagreed and DCMTK allocated 1.6 GB for a 400 kB file.
   gw::testing::ScratchDir dir;
-  auto le16 = [](unsigned v) { return std::string{ char(v & 0xff), char(v >> 8) }; };
-  auto le32 = [](unsigned v) {
-    return std::string{ char(v & 0xff), char((v >> 8) & 0xff), char((v >> 16) & 0xff), char(v >> 24) };
-  };
   std::string bytes(128, '\0');
   bytes += "DICM";
   const std::string ts = "1.2.840.10008.1.2.1";
