@@ -661,9 +661,14 @@ CheckElementLengths(ByteSource & src, std::string & why, TopLevel * top = nullpt
       const unsigned group = h[0] | (h[1] << 8), element = h[2] | (h[3] << 8);
       if (group != 0x0002)
         break;
-      const std::string vr{ char(h[4]), char(h[5]) };
+      const char v0 = char(h[4]), v1 = char(h[5]);
+      if (!IsStandardVr(v0, v1))
+      {
+        why = "unknown value representation in the file meta header at byte " + std::to_string(pos + 4);
+        return false;
+      }
       std::uint64_t length = 0, headerSize = 8;
-      if (vr == "OB" || vr == "UN" || vr == "SQ" || vr == "UT" || vr == "UC" || vr == "UR")
+      if (IsLongLengthVr(v0, v1))
       {
         if (!src.Read(pos + 8, h + 8, 4))
           break;

@@ -481,3 +481,27 @@ TEST(DicomImport, UnknownValueRepresentationIsRefusedBeforeParsing)
   EXPECT_NE(notes.find("unknown value representation"), std::string::npos) << notes;
 }
 } // namespace
+
+namespace
+{
+TEST(DicomImport, UnknownValueRepresentationInTheMetaHeaderIsRefused)
+{
+  // Found by fuzzing: the file meta walker had its own list of long-length VRs and accepted unknown VR codes, which
+  // DCMTK reads with another length (3.3 GB allocated for a 2 kB file).
+  gw::testing::ScratchDir dir;
+  std::string bytes(128, '\0');
+  bytes += "DICM";
+  const std::string ts = "1.2.840.10008.1.2.1";
+  bytes += le16(0x0002) + le16(0x0010) + "\xe5I" + le16(20) + ts + std::string(1, '\0');
+  bytes += le16(0x0008) + le16(0x0060) + "CS" + le16(2) + "MR";
+  {
+    std::ofstream(dir / "bad.dcm", std::ios::binary) << bytes;
+  }
+  const auto scan = gw::dicom::ScanDirectories({ dir.Path() });
+  EXPECT_TRUE(scan.series.empty());
+  std::string notes;
+  for (const auto & n : scan.notes)
+    notes += n + "\n";
+  EXPECT_NE(notes.find("unknown value representation in the file meta header"), std::string::npos) << notes;
+}
+} // namespace
