@@ -57,7 +57,7 @@ CreateImageIO(const fs::path & path)
 
 /// MetaImage headers are parsed by ITK's MetaIO, which copies field names and values into fixed 255-byte buffers
 /// (a fuzzed header with a long binary field overflowed them). Refuse such headers before MetaIO sees them: every
-/// header line up to ElementDataFile must be printable text of at most 250 characters.
+/// header line up to ElementDataFile must be printable text of at most 250 characters, and NDims must be 1..10.
 void
 CheckMetaImageHeader(const fs::path & path)
 {
@@ -73,6 +73,16 @@ CheckMetaImageHeader(const fs::path & path)
     for (unsigned char c : line)
       if (c < 0x20 && c != '\t')
         ThrowInput("MetaImage header of " + path.filename().string() + " holds binary data");
+    // MetaIO reads NDims values for every per-axis field: a huge NDims kept it reading for minutes (fuzzing)
+    if (line.rfind("NDims", 0) == 0)
+    {
+      const auto eq = line.find('=');
+      const std::string value = eq == std::string::npos ? "" : line.substr(eq + 1);
+      char * end = nullptr;
+      const long dims = std::strtol(value.c_str(), &end, 10);
+      if (end == value.c_str() || dims < 1 || dims > 10)
+        ThrowInput("MetaImage header of " + path.filename().string() + ": NDims '" + value + "' is not 1..10");
+    }
     if (line.rfind("ElementDataFile", 0) == 0)
       return;
   }

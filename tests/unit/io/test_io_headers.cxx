@@ -326,6 +326,15 @@ TEST(ImageIoHeaders, MetaImageDetachedDataCheckedBeforeAllocation)
     WriteBytes(dir / "unknown_type.mha", t + std::string(256, '\x01'));
     ExpectRefused(dir / "unknown_type.mha", "unknown or unsupported voxel type");
   }
+  // a huge NDims (found by fuzzing: MetaIO kept reading per-axis values for minutes)
+  {
+    std::string t = withData("LOCAL", "4 3 2");
+    const auto e = t.find("NDims = ");
+    ASSERT_NE(e, std::string::npos) << t;
+    t = t.substr(0, e) + "NDims = 88888888888888" + t.substr(t.find('\n', e));
+    WriteBytes(dir / "ndims.mha", t + std::string(96, '\0'));
+    ExpectRefused(dir / "ndims.mha", "NDims");
+  }
   // LOCAL data shorter than claimed
   std::string local = withData("LOCAL", "1000 1000 1000");
   local += std::string(96, '\0');
