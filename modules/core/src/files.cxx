@@ -97,12 +97,27 @@ WriteTextFile(const fs::path & finalPath, const std::string & content, bool forc
 std::string
 ReadFile(const fs::path & path)
 {
-  std::ifstream is(path, std::ios::binary);
+  std::ifstream is(path, std::ios::binary | std::ios::ate);
   if (!is)
     ThrowInput("cannot read " + path.string());
-  std::ostringstream ss;
-  ss << is.rdbuf();
-  return ss.str();
+  // one allocation and one read of the size the file has now (a stream copy grows and copies its buffer ~20 times
+  // for a few MB, which cost more than inflating them); a file that grows meanwhile is read to its end
+  const std::streamoff size = is.tellg();
+  std::string out;
+  if (size > 0)
+  {
+    out.resize(static_cast<std::size_t>(size));
+    is.seekg(0);
+    is.read(out.data(), size);
+    out.resize(static_cast<std::size_t>(is.gcount()));
+  }
+  if (is.bad())
+    ThrowInput("cannot read " + path.string());
+  is.clear();
+  std::ostringstream rest; // whatever is past the size seen at opening (or all of a file without a size)
+  rest << is.rdbuf();
+  out += rest.str();
+  return out;
 }
 
 namespace

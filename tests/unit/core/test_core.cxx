@@ -98,6 +98,21 @@ TEST(CoreFiles, Sha256KnownVector)
   EXPECT_EQ(gw::Sha256("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
+TEST(CoreFiles, ReadFileReturnsEveryByte)
+{
+  ScratchDir dir;
+  const gw::fs::path empty = dir.Path() / "empty.bin", big = dir.Path() / "big.bin";
+  std::ofstream(empty, std::ios::binary).close();
+  EXPECT_EQ(gw::ReadFile(empty), "");
+  // 3 MiB + 7 bytes with NULs and every byte value, larger than any stream buffer
+  std::string bytes((std::size_t{ 3 } << 20) + 7, '\0');
+  for (std::size_t i = 0; i < bytes.size(); ++i)
+    bytes[i] = static_cast<char>((i * 2654435761u) >> 13);
+  std::ofstream(big, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  EXPECT_EQ(gw::ReadFile(big), bytes);
+  EXPECT_THROW(gw::ReadFile(dir.Path() / "missing.bin"), gw::Error);
+}
+
 TEST(CoreFiles, IsInside)
 {
   EXPECT_TRUE(gw::IsInside("/out", "/out/a/b.nii"));
