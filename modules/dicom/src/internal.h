@@ -35,22 +35,6 @@ IsStandardVr(char v0, char v1)
   return false;
 }
 
-/// Runs `worker` on min(cap, hardware threads, items) threads, at least one, this thread included; joins them.
-template <typename Worker>
-void
-RunWorkers(std::size_t items, unsigned int cap, Worker && worker)
-{
-  const auto hardware = std::max(1u, std::thread::hardware_concurrency());
-  const auto n =
-    static_cast<unsigned int>(std::max<std::size_t>(1, std::min<std::size_t>(std::min(cap, hardware), items)));
-  std::vector<std::thread> pool;
-  for (unsigned int t = 1; t < n; ++t)
-    pool.emplace_back(worker);
-  worker();
-  for (auto & th : pool)
-    th.join();
-}
-
 /// One parsed DICOM file: the series-level facts (in a SeriesInfo with exactly this file's frames) or a skip reason.
 struct ParsedFile
 {

@@ -12,6 +12,7 @@
 
 #include "gw/core/error.h"
 #include "gw/core/files.h"
+#include "gw/core/parallel.h"
 #include "internal.h"
 
 namespace gw::dicom
@@ -185,38 +186,33 @@ WriteGzip(std::ostream & out, const std::vector<std::pair<const std::uint8_t *, 
   }
   std::vector<std::vector<std::uint8_t>> compressed(pieces.size());
   std::vector<uLong> crcs(pieces.size());
-  std::atomic<std::size_t> next{ 0 };
-  std::atomic<bool> failed{ false };
-  auto worker = [&]()
+  auto compress = [&](std::size_t i)
   {
-    for (std::size_t i = next++; i < pieces.size(); i = next++)
-    {
-      const auto [data, size] = pieces[i];
-      crcs[i] = crc32_z(crc32_z(0L, Z_NULL, 0), data, size);
-      z_stream zs{};
-      if (deflateInit2(&zs, 1, Z_DEFLATED, -15, 8, Z_RLE) != Z_OK)
-      {
-        failed = true;
-        return;
-      }
-      std::vector<std::uint8_t> & c = compressed[i];
-      c.resize(deflateBound(&zs, static_cast<uLong>(size)) + 16);
-      zs.next_in = const_cast<Bytef *>(data);
-      zs.avail_in = static_cast<uInt>(size);
-      zs.next_out = c.data();
-      zs.avail_out = static_cast<uInt>(c.size());
-      const bool last = i + 1 == pieces.size();
-      const int rc = deflate(&zs, last ? Z_FINISH : Z_SYNC_FLUSH);
-      const bool ok = last ? rc == Z_STREAM_END : (rc == Z_OK && zs.avail_in == 0 && zs.avail_out > 0);
-      c.resize(c.size() - zs.avail_out);
-      deflateEnd(&zs);
-      if (!ok)
-        failed = true;
-    }
+    const auto [data, size] = pieces[i];
+    crcs[i] = crc32_z(crc32_z(0L, Z_NULL, 0), data, size);
+    z_stream zs{};
+    if (deflateInit2(&zs, 1, Z_DEFLATED, -15, 8, Z_RLE) != Z_OK)
+      ThrowOutput("gzip compression failed");
+    std::vector<std::uint8_t> & c = compressed[i];
+    c.resize(deflateBound(&zs, static_cast<uLong>(size)) + 16);
+    zs.next_in = const_cast<Bytef *>(data);
+    zs.avail_in = static_cast<uInt>(size);
+    zs.next_out = c.data();
+    zs.avail_out = static_cast<uInt>(c.size());
+    const bool last = i + 1 == pieces.size();
+    const int rc = deflate(&zs, last ? Z_FINISH : Z_SYNC_FLUSH);
+    const bool ok = last ? rc == Z_STREAM_END : (rc == Z_OK && zs.avail_in == 0 && zs.avail_out > 0);
+    c.resize(c.size() - zs.avail_out);
+    deflateEnd(&zs);
+    if (!ok)
+      ThrowOutput("gzip compression failed");
   };
-  detail::RunWorkers(pieces.size(), 4, worker);
-  if (failed)
-    ThrowOutput("gzip compression failed");
+  ParallelFor(pieces.size(), ThreadCount(0, 4), 1,
+              [&](std::size_t begin, std::size_t end)
+              {
+                for (std::size_t i = begin; i < end; ++i)
+                  compress(i);
+              });
   uLong crc = crc32_z(0L, Z_NULL, 0);
   std::uint64_t total = 0;
   const unsigned char header[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3 }; // deflate, no mtime, Unix
@@ -468,11 +464,10 @@ Import(const std::vector<fs::path> & inputs, const fs::path & outDir, const Impo
     r.classification = s.classification;
   }
   // series are independent: load and write them on a few threads (decoding and gzip dominate)
-  std::atomic<std::size_t> next{ 0 };
   std::vector<std::exception_ptr> fatal(scan.series.size());
-  auto worker = [&]()
+  auto worker = [&](std::size_t begin, std::size_t end)
   {
-    for (std::size_t i = next++; i < scan.series.size(); i = next++)
+    for (std::size_t i = begin; i < end; ++i)
     {
       const SeriesInfo & s = scan.series[i];
       ImportedSeries & r = result.series[i];
@@ -497,7 +492,7 @@ Import(const std::vector<fs::path> & inputs, const fs::path & outDir, const Impo
         r.warnings.push_back(n);
     }
   };
-  detail::RunWorkers(scan.series.size(), std::thread::hardware_concurrency(), worker);
+  ParallelFor(scan.series.size(), 0, 1, worker);
   for (const auto & e : fatal)
     if (e)
       std::rethrow_exception(e);

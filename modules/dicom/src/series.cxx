@@ -12,6 +12,7 @@
 
 #include "gw/core/error.h"
 #include "gw/core/files.h"
+#include "gw/core/parallel.h"
 #include "internal.h"
 
 namespace gw::dicom
@@ -89,22 +90,16 @@ ScanDirectories(const std::vector<fs::path> & paths, const ScanOptions & options
 
   // parse in parallel (2 threads: I/O and parsing overlap); DCMTK dataset objects are per thread
   std::vector<detail::ParsedFile> parsed(files.size());
-  const unsigned nThreads = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
-  std::vector<std::thread> pool;
-  std::atomic<std::size_t> next{ 0 };
-  for (unsigned t = 0; t < nThreads; ++t)
-    pool.emplace_back(
-      [&]
-      {
-        for (std::size_t i = next++; i < files.size(); i = next++)
-        {
-          parsed[i] = detail::ParseFile(files[i]);
-          for (auto & f : parsed[i].info.frames)
-            f.fileIndex = i;
-        }
-      });
-  for (auto & th : pool)
-    th.join();
+  ParallelFor(files.size(), ThreadCount(0, 4), 1,
+              [&](std::size_t begin, std::size_t end)
+              {
+                for (std::size_t i = begin; i < end; ++i)
+                {
+                  parsed[i] = detail::ParseFile(files[i]);
+                  for (auto & f : parsed[i].info.frames)
+                    f.fileIndex = i;
+                }
+              });
 
   std::map<std::string, std::size_t> index;
   for (std::size_t i = 0; i < files.size(); ++i)

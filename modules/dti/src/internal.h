@@ -10,59 +10,13 @@
 #include <Eigen/Dense>
 
 #include "gw/core/error.h"
+#include "gw/core/parallel.h"
 #include "gw/core/types.h"
 #include "gw/io/dwi_io.h"
 
 namespace gw::dti::detail
 {
-/// Runs body(begin, end) over [0, n) in chunks on `threads` threads (0 = hardware concurrency). Exceptions from
-/// a worker are rethrown in the caller.
-inline void
-ParallelFor(std::size_t n, unsigned int threads, std::size_t chunk,
-            const std::function<void(std::size_t, std::size_t)> & body)
-{
-  if (threads == 0)
-    threads = std::max(1u, std::thread::hardware_concurrency());
-  chunk = std::max<std::size_t>(1, chunk);
-  const std::size_t chunks = (n + chunk - 1) / chunk;
-  threads = static_cast<unsigned int>(std::min<std::size_t>(threads, chunks));
-  if (threads <= 1)
-  {
-    if (n > 0)
-      body(0, n);
-    return;
-  }
-  std::atomic<std::size_t> next{ 0 };
-  std::exception_ptr error;
-  std::atomic<bool> failed{ false };
-  auto work = [&]()
-  {
-    for (;;)
-    {
-      const std::size_t c = next.fetch_add(1);
-      if (c >= chunks || failed.load())
-        return;
-      try
-      {
-        body(c * chunk, std::min(n, (c + 1) * chunk));
-      }
-      catch (...)
-      {
-        if (!failed.exchange(true))
-          error = std::current_exception();
-        return;
-      }
-    }
-  };
-  std::vector<std::thread> pool;
-  for (unsigned int t = 0; t + 1 < threads; ++t)
-    pool.emplace_back(work);
-  work();
-  for (auto & t : pool)
-    t.join();
-  if (error)
-    std::rethrow_exception(error);
-}
+using gw::ParallelFor;
 
 /// 3x3 symmetric matrix from an ITK tensor pixel (upper-triangular xx,xy,xz,yy,yz,zz).
 inline Eigen::Matrix3d

@@ -22,6 +22,7 @@
 #include <itkSmoothingRecursiveGaussianImageFilter.h>
 
 #include "gw/core/error.h"
+#include "gw/core/parallel.h"
 #include "internal.h"
 
 namespace gw::registration::internal
@@ -204,25 +205,12 @@ template <typename F>
 void
 ForEachChunk(std::size_t chunks, unsigned int threads, const F & fn)
 {
-  const unsigned int n = static_cast<unsigned int>(std::min<std::size_t>(std::max(1u, threads), chunks));
-  if (n <= 1)
-  {
-    for (std::size_t c = 0; c < chunks; ++c)
-      fn(c);
-    return;
-  }
-  std::atomic<std::size_t> next{ 0 };
-  auto work = [&]()
-  {
-    for (std::size_t c = next++; c < chunks; c = next++)
-      fn(c);
-  };
-  std::vector<std::thread> pool;
-  for (unsigned int t = 1; t < n; ++t)
-    pool.emplace_back(work);
-  work();
-  for (auto & t : pool)
-    t.join();
+  ParallelFor(chunks, std::max(1u, threads), 1,
+              [&](std::size_t begin, std::size_t end)
+              {
+                for (std::size_t c = begin; c < end; ++c)
+                  fn(c);
+              });
 }
 
 constexpr std::size_t ChunkSize = 2048; ///< samples per chunk: fixes the summation order
