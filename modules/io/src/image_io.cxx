@@ -11,6 +11,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include <fcntl.h>
 #include <libdeflate.h>
@@ -401,27 +402,6 @@ ReadNiftiSeriesFast(const fs::path & path, const itk::ImageIOBase * io)
   if (!(voxOffset >= 352.0f))
     return nullptr;
   const auto offset = static_cast<std::size_t>(voxOffset);
-  const MappedFile file(path);
-  const char * bytes = file.Data();
-  std::size_t available = file.Size();
-  std::unique_ptr<char[]> inflated;
-  if (gz)
-  {
-    // the trailer states the inflated size (header, extensions, voxels); CheckVoxelBytesPresent has bounded it
-    if (available < 18)
-      return nullptr;
-    const std::uint64_t isize = GzipTrailerSize(reinterpret_cast<const unsigned char *>(bytes + available - 4));
-    const std::uint64_t needed = 348 + static_cast<std::uint64_t>(io->GetImageSizeInBytes());
-    if (isize < needed || isize > needed + (std::uint64_t{ 64 } << 20))
-      return nullptr;
-    inflated = GunzipWhole(bytes, available, static_cast<std::size_t>(isize));
-    if (!inflated)
-      return nullptr;
-    bytes = inflated.get();
-    available = static_cast<std::size_t>(isize);
-  }
-  if (offset + voxels * n * typeSize > available)
-    return nullptr;
   auto out = DwiImage::New();
   DwiImage::SizeType size;
   DwiImage::SpacingType spacing;
@@ -443,6 +423,37 @@ ReadNiftiSeriesFast(const fs::path & path, const itk::ImageIOBase * io)
   out->SetDirection(direction);
   out->SetNumberOfComponentsPerPixel(n);
   out->Allocate();
+  const MappedFile file(path);
+  const char * bytes = file.Data();
+  std::size_t available = file.Size();
+  std::unique_ptr<char[]> inflated;
+  if (gz)
+  {
+    // the trailer states the inflated size (header, extensions, voxels); CheckVoxelBytesPresent has bounded it
+    if (available < 18)
+      return nullptr;
+    const std::uint64_t isize = GzipTrailerSize(reinterpret_cast<const unsigned char *>(bytes + available - 4));
+    const std::uint64_t needed = 348 + static_cast<std::uint64_t>(io->GetImageSizeInBytes());
+    if (isize < needed || isize > needed + (std::uint64_t{ 64 } << 20))
+      return nullptr;
+    // the new image's pages are faulted in on another thread meanwhile (inflating is serial)
+    std::thread touch(
+      [&]()
+      {
+        char * p = reinterpret_cast<char *>(out->GetBufferPointer());
+        const std::size_t total = voxels * n * sizeof(float);
+        for (std::size_t i = 0; i < total; i += 4096)
+          p[i] = 0;
+      });
+    inflated = GunzipWhole(bytes, available, static_cast<std::size_t>(isize));
+    touch.join();
+    if (!inflated)
+      return nullptr;
+    bytes = inflated.get();
+    available = static_cast<std::size_t>(isize);
+  }
+  if (offset + voxels * n * typeSize > available)
+    return nullptr;
   const char * src = bytes + offset;
   float * dst = out->GetBufferPointer();
   switch (datatype)
