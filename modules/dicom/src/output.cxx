@@ -8,11 +8,10 @@
 #include <sstream>
 #include <thread>
 
-#include <zlib.h>
-
 #include "gw/core/error.h"
 #include "gw/core/files.h"
 #include "gw/core/parallel.h"
+#include "gw/io/gzip.h"
 #include "internal.h"
 
 namespace gw::dicom
@@ -165,74 +164,6 @@ NiftiHeader(const LoadedSeries & s)
   return h;
 }
 
-/// Compresses `pieces` into one gzip member (RFC 1952), pigz style: every piece is deflated independently (level 1,
-/// run-length strategy: as small as level 6 on image data and several times faster) on a few threads, pieces
-/// before the last end on a byte boundary (sync flush) so that their concatenation is one valid deflate stream; the
-/// CRC-32 of the whole is combined from the pieces'.
-void
-WriteGzip(std::ostream & out, const std::vector<std::pair<const std::uint8_t *, std::size_t>> & input)
-{
-  constexpr std::size_t pieceSize = std::size_t{ 1 } << 21; // [bytes] of input per independently deflated piece
-  std::vector<std::pair<const std::uint8_t *, std::size_t>> pieces;
-  for (const auto & [data, size] : input)
-  {
-    std::size_t off = 0;
-    do
-    {
-      const std::size_t n = std::min(pieceSize, size - off);
-      pieces.emplace_back(data + off, n);
-      off += n;
-    } while (off < size);
-  }
-  std::vector<std::vector<std::uint8_t>> compressed(pieces.size());
-  std::vector<uLong> crcs(pieces.size());
-  auto compress = [&](std::size_t i)
-  {
-    const auto [data, size] = pieces[i];
-    crcs[i] = crc32_z(crc32_z(0L, Z_NULL, 0), data, size);
-    z_stream zs{};
-    if (deflateInit2(&zs, 1, Z_DEFLATED, -15, 8, Z_RLE) != Z_OK)
-      ThrowOutput("gzip compression failed");
-    std::vector<std::uint8_t> & c = compressed[i];
-    c.resize(deflateBound(&zs, static_cast<uLong>(size)) + 16);
-    zs.next_in = const_cast<Bytef *>(data);
-    zs.avail_in = static_cast<uInt>(size);
-    zs.next_out = c.data();
-    zs.avail_out = static_cast<uInt>(c.size());
-    const bool last = i + 1 == pieces.size();
-    const int rc = deflate(&zs, last ? Z_FINISH : Z_SYNC_FLUSH);
-    const bool ok = last ? rc == Z_STREAM_END : (rc == Z_OK && zs.avail_in == 0 && zs.avail_out > 0);
-    c.resize(c.size() - zs.avail_out);
-    deflateEnd(&zs);
-    if (!ok)
-      ThrowOutput("gzip compression failed");
-  };
-  ParallelFor(pieces.size(), ThreadCount(0, 4), 1,
-              [&](std::size_t begin, std::size_t end)
-              {
-                for (std::size_t i = begin; i < end; ++i)
-                  compress(i);
-              });
-  uLong crc = crc32_z(0L, Z_NULL, 0);
-  std::uint64_t total = 0;
-  const unsigned char header[10] = { 0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3 }; // deflate, no mtime, Unix
-  out.write(reinterpret_cast<const char *>(header), sizeof(header));
-  for (std::size_t i = 0; i < pieces.size(); ++i)
-  {
-    out.write(reinterpret_cast<const char *>(compressed[i].data()), static_cast<std::streamsize>(compressed[i].size()));
-    crc = crc32_combine(crc, crcs[i], static_cast<z_off_t>(pieces[i].second));
-    total += pieces[i].second;
-    std::vector<std::uint8_t>().swap(compressed[i]);
-  }
-  unsigned char trailer[8];
-  for (int k = 0; k < 4; ++k)
-  {
-    trailer[k] = static_cast<unsigned char>((crc >> (8 * k)) & 0xFF);
-    trailer[4 + k] = static_cast<unsigned char>((total >> (8 * k)) & 0xFF); // ISIZE: size modulo 2^32
-  }
-  out.write(reinterpret_cast<const char *>(trailer), sizeof(trailer));
-}
-
 void
 WriteBytes(const fs::path & path, bool gzip, const std::vector<std::vector<char>> & chunks,
            const std::vector<std::uint8_t> & payload)
@@ -246,7 +177,7 @@ WriteBytes(const fs::path & path, bool gzip, const std::vector<std::vector<char>
     for (const auto & c : chunks)
       input.emplace_back(reinterpret_cast<const std::uint8_t *>(c.data()), c.size());
     input.emplace_back(payload.data(), payload.size());
-    WriteGzip(out, input);
+    io::WriteGzip(out, input);
     out.close();
     if (!out)
       ThrowOutput("write failed: " + path.string());
@@ -366,21 +297,10 @@ WriteSeries(const LoadedSeries & s, const fs::path & basePath, const std::string
                         if (!out)
                           ThrowOutput("write failed: " + tmp.string());
                       }
-                      gzFile f = gzopen(tmp.string().c_str(), "ab1R");
-                      if (!f)
-                        ThrowOutput("cannot write " + tmp.string());
-                      std::size_t off = 0;
-                      while (off < payload.size())
-                      {
-                        const unsigned k = static_cast<unsigned>(std::min<std::size_t>(payload.size() - off, 1u << 30));
-                        if (gzwrite(f, payload.data() + off, k) != static_cast<int>(k))
-                        {
-                          gzclose(f);
-                          ThrowOutput("write failed: " + tmp.string());
-                        }
-                        off += k;
-                      }
-                      if (gzclose(f) != Z_OK)
+                      std::ofstream out(tmp, std::ios::binary | std::ios::app);
+                      io::WriteGzip(out, { { payload.data(), payload.size() } });
+                      out.close();
+                      if (!out)
                         ThrowOutput("write failed: " + tmp.string());
                     });
     written.push_back(image);

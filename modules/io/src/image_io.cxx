@@ -31,6 +31,7 @@
 #include "gw/core/error.h"
 #include "gw/core/files.h"
 #include "gw/core/parallel.h"
+#include "gw/io/gzip.h"
 #include "header_checks.h"
 
 namespace gw::io
@@ -80,25 +81,49 @@ Require3DScalar(const itk::ImageIOBase * io, const fs::path & path)
                  std::to_string(io->GetDimensions(d)) + " volumes; a 3D image is needed");
 }
 
-/// gzip (one member, deflate level 1, libdeflate: faster than zlib's level 1 and about 4% smaller) of the file
-/// `from` into `to`.
-void
-GzipFileFast(const fs::path & from, const fs::path & to)
+/// The bytes of a whole file, mapped read-only (page-cache pages, no copy).
+class MappedFile
 {
-  const std::string data = ReadFile(from);
-  std::unique_ptr<libdeflate_compressor, void (*)(libdeflate_compressor *)> c(libdeflate_alloc_compressor(1),
-                                                                              libdeflate_free_compressor);
-  if (!c)
-    ThrowOutput("cannot allocate a deflate compressor for " + to.string());
-  std::string gz(libdeflate_gzip_compress_bound(c.get(), data.size()), '\0');
-  const std::size_t n = libdeflate_gzip_compress(c.get(), data.data(), data.size(), gz.data(), gz.size());
-  if (n == 0)
-    ThrowOutput("gzip compression failed for " + to.string());
-  std::ofstream out(to, std::ios::binary);
-  out.write(gz.data(), static_cast<std::streamsize>(n));
+public:
+  explicit MappedFile(const fs::path & path)
+  {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+      ThrowInput("cannot read " + path.string());
+    struct stat st
+    {
+    };
+    if (::fstat(fd, &st) == 0 && st.st_size > 0)
+    {
+      m_Size = static_cast<std::size_t>(st.st_size);
+      void * p = ::mmap(nullptr, m_Size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+      m_Data = p == MAP_FAILED ? nullptr : static_cast<const char *>(p);
+    }
+    ::close(fd);
+    if (!m_Data)
+      ThrowInput("cannot read " + path.string());
+  }
+  ~MappedFile() { ::munmap(const_cast<char *>(m_Data), m_Size); }
+  MappedFile(const MappedFile &) = delete;
+  MappedFile & operator=(const MappedFile &) = delete;
+  const char * Data() const { return m_Data; }
+  std::size_t Size() const { return m_Size; }
+
+private:
+  const char * m_Data = nullptr;
+  std::size_t m_Size = 0;
+};
+
+/// Replaces the file's content by its gzip (see WriteGzip).
+void
+GzipFileInPlace(const fs::path & path)
+{
+  const std::string data = ReadFile(path);
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  WriteGzip(out, { { reinterpret_cast<const std::uint8_t *>(data.data()), data.size() } });
   out.close();
   if (!out)
-    ThrowOutput("write failed for " + to.string());
+    ThrowOutput("write failed for " + path.string());
 }
 
 template <typename TImage>
@@ -120,8 +145,9 @@ WriteWith(const TImage * image, const fs::path & path, bool force, bool compress
                     if (ext == ".nii.gz")
                     {
                       // ITK 5.2's NIfTI writer ignores SetCompressionLevel and deflates at zlib's level 6; the
-                      // image is written uncompressed beside the temporary and gzipped at level 1 into it
-                      // (writing dominates short runs; level-1 files are ~10% larger)
+                      // image is written uncompressed beside the temporary, gzipped at level 1 over itself and
+                      // renamed to the temporary (writing dominates short runs; level-1 files are ~10% larger; one
+                      // new file per image, as creating and deleting files was a good part of the time)
                       const fs::path raw = tmp.parent_path() / (tmp.filename().string() + ".raw.nii");
                       writer->SetFileName(raw.string());
                       writer->SetUseCompression(false);
@@ -129,7 +155,8 @@ WriteWith(const TImage * image, const fs::path & path, bool force, bool compress
                       {
                         WithContext(
                           "while writing " + path.filename().string(), [&]() { writer->Update(); }, ErrorKind::Output);
-                        GzipFileFast(raw, tmp);
+                        GzipFileInPlace(raw);
+                        fs::rename(raw, tmp);
                       }
                       catch (...)
                       {
@@ -137,8 +164,6 @@ WriteWith(const TImage * image, const fs::path & path, bool force, bool compress
                         fs::remove(raw, ec);
                         throw;
                       }
-                      std::error_code ec;
-                      fs::remove(raw, ec);
                       return;
                     }
                     writer->SetUseCompression(ext != ".nii" && compress);
@@ -262,39 +287,6 @@ ReadFloat4DImage(const fs::path & path)
 
 namespace
 {
-/// The bytes of a whole file, mapped read-only (page-cache pages, no copy).
-class MappedFile
-{
-public:
-  explicit MappedFile(const fs::path & path)
-  {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-      ThrowInput("cannot read " + path.string());
-    struct stat st
-    {
-    };
-    if (::fstat(fd, &st) == 0 && st.st_size > 0)
-    {
-      m_Size = static_cast<std::size_t>(st.st_size);
-      void * p = ::mmap(nullptr, m_Size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-      m_Data = p == MAP_FAILED ? nullptr : static_cast<const char *>(p);
-    }
-    ::close(fd);
-    if (!m_Data)
-      ThrowInput("cannot read " + path.string());
-  }
-  ~MappedFile() { ::munmap(const_cast<char *>(m_Data), m_Size); }
-  MappedFile(const MappedFile &) = delete;
-  MappedFile & operator=(const MappedFile &) = delete;
-  const char * Data() const { return m_Data; }
-  std::size_t Size() const { return m_Size; }
-
-private:
-  const char * m_Data = nullptr;
-  std::size_t m_Size = 0;
-};
-
 /// A whole single-member gzip file inflated at once with libdeflate (about 1.6x zlib's speed on image data) into
 /// a buffer of the `expected` size its trailer states; null when it is not exactly that (the caller then uses
 /// ITK's reader).
