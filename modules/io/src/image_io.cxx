@@ -45,6 +45,54 @@ using detail::ReadHeadBytes;
 
 namespace
 {
+/// The grid (region, spacing, origin, direction) of the first three axes of an image, a region of one, or a header.
+struct Grid3
+{
+  RegionType region;
+  SpacingType spacing;
+  PointType origin;
+  DirectionType direction;
+
+  template <unsigned int D>
+  static Grid3 Of(const itk::ImageBase<D> * image, const itk::ImageRegion<D> & r)
+  {
+    Grid3 g;
+    for (unsigned int a = 0; a < 3; ++a)
+    {
+      g.region.SetSize(a, r.GetSize()[a]);
+      g.region.SetIndex(a, r.GetIndex()[a]);
+      g.spacing[a] = image->GetSpacing()[a];
+      g.origin[a] = image->GetOrigin()[a];
+      for (unsigned int c = 0; c < 3; ++c)
+        g.direction(a, c) = image->GetDirection()(a, c);
+    }
+    return g;
+  }
+
+  static Grid3 Of(const itk::ImageIOBase * io)
+  {
+    Grid3 g;
+    for (unsigned int a = 0; a < 3; ++a)
+    {
+      g.region.SetSize(a, io->GetDimensions(a));
+      g.region.SetIndex(a, 0);
+      g.spacing[a] = io->GetSpacing(a);
+      g.origin[a] = io->GetOrigin(a);
+      for (unsigned int c = 0; c < 3; ++c)
+        g.direction(a, c) = io->GetDirection(c)[a];
+    }
+    return g;
+  }
+
+  void ApplyTo(itk::ImageBase<3> * image) const
+  {
+    image->SetRegions(region);
+    image->SetSpacing(spacing);
+    image->SetOrigin(origin);
+    image->SetDirection(direction);
+  }
+};
+
 template <typename TImage>
 typename TImage::Pointer
 ReadWith(const fs::path & path, itk::ImageIOBase * io)
@@ -395,24 +443,7 @@ ReadNiftiSeriesFast(const fs::path & path, const itk::ImageIOBase * io)
     return nullptr;
   const auto offset = static_cast<std::size_t>(voxOffset);
   auto out = DwiImage::New();
-  DwiImage::SizeType size;
-  DwiImage::SpacingType spacing;
-  DwiImage::PointType origin;
-  DwiImage::DirectionType direction;
-  for (unsigned int r = 0; r < 3; ++r)
-  {
-    size[r] = io->GetDimensions(r);
-    spacing[r] = io->GetSpacing(r);
-    origin[r] = io->GetOrigin(r);
-    for (unsigned int c = 0; c < 3; ++c)
-      direction(r, c) = io->GetDirection(c)[r];
-  }
-  DwiImage::IndexType index;
-  index.Fill(0);
-  out->SetRegions(DwiImage::RegionType(index, size));
-  out->SetSpacing(spacing);
-  out->SetOrigin(origin);
-  out->SetDirection(direction);
+  Grid3::Of(io).ApplyTo(out);
   out->SetNumberOfComponentsPerPixel(n);
   out->Allocate();
   const MappedFile file(path);
@@ -537,31 +568,12 @@ ToVectorImage(const Float4DImage * image)
 {
   if (image == nullptr)
     ThrowInternal("ToVectorImage: null image");
-  const auto size4 = image->GetLargestPossibleRegion().GetSize();
-  const auto index4 = image->GetLargestPossibleRegion().GetIndex();
+  const unsigned int n = static_cast<unsigned int>(image->GetLargestPossibleRegion().GetSize(3));
   auto out = DwiImage::New();
-  DwiImage::SizeType size;
-  DwiImage::IndexType index;
-  DwiImage::SpacingType spacing;
-  DwiImage::PointType origin;
-  DwiImage::DirectionType direction;
-  for (unsigned int r = 0; r < 3; ++r)
-  {
-    size[r] = size4[r];
-    index[r] = index4[r];
-    spacing[r] = image->GetSpacing()[r];
-    origin[r] = image->GetOrigin()[r];
-    for (unsigned int c = 0; c < 3; ++c)
-      direction(r, c) = image->GetDirection()(r, c);
-  }
-  const unsigned int n = static_cast<unsigned int>(size4[3]);
-  out->SetRegions(DwiImage::RegionType(index, size));
-  out->SetSpacing(spacing);
-  out->SetOrigin(origin);
-  out->SetDirection(direction);
+  Grid3::Of(image, image->GetLargestPossibleRegion()).ApplyTo(out);
   out->SetNumberOfComponentsPerPixel(n);
   out->Allocate();
-  const std::size_t voxels = size[0] * size[1] * size[2];
+  const std::size_t voxels = out->GetLargestPossibleRegion().GetNumberOfPixels();
   const float * src = image->GetBufferPointer();
   float * dst = out->GetBufferPointer();
   for (unsigned int t = 0; t < n; ++t)
@@ -616,24 +628,7 @@ FloatImage::Pointer
 Make3DLike(const itk::ImageBase<4> * image4, const itk::ImageRegion<4> & region4)
 {
   auto out = FloatImage::New();
-  SizeType size;
-  IndexType index;
-  SpacingType spacing;
-  PointType origin;
-  DirectionType direction;
-  for (unsigned int r = 0; r < 3; ++r)
-  {
-    size[r] = region4.GetSize()[r];
-    index[r] = region4.GetIndex()[r];
-    spacing[r] = image4->GetSpacing()[r];
-    origin[r] = image4->GetOrigin()[r];
-    for (unsigned int c = 0; c < 3; ++c)
-      direction(r, c) = image4->GetDirection()(r, c);
-  }
-  out->SetRegions(RegionType(index, size));
-  out->SetSpacing(spacing);
-  out->SetOrigin(origin);
-  out->SetDirection(direction);
+  Grid3::Of(image4, region4).ApplyTo(out);
   out->Allocate();
   return out;
 }
