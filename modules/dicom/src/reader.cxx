@@ -94,6 +94,20 @@ SplitBackslash(const std::string & s)
   return out;
 }
 
+/// `out` with every value of `e` that DCMTK's typed getter `get` gives appended (values it refuses are skipped).
+template <typename T>
+void
+AppendAll(DcmElement * e, unsigned long vm, OFCondition (DcmElement::*get)(T &, const unsigned long),
+          std::vector<double> & out)
+{
+  for (unsigned long i = 0; i < vm; ++i)
+  {
+    T v;
+    if ((e->*get)(v, i).good())
+      out.push_back(static_cast<double>(v));
+  }
+}
+
 /// All numeric values of an element, whatever its VR (UN/OB: interpreted with `binary` = 'f' float32, 'd' float64,
 /// 's' text).
 std::vector<double>
@@ -110,52 +124,22 @@ Numbers(DcmItem * item, const DcmTagKey & key, char binary = 's')
   switch (vr)
   {
     case EVR_FL:
-      for (unsigned long i = 0; i < vm; ++i)
-      {
-        Float32 v;
-        if (e->getFloat32(v, i).good())
-          out.push_back(v);
-      }
+      AppendAll<Float32>(e, vm, &DcmElement::getFloat32, out);
       return out;
     case EVR_FD:
-      for (unsigned long i = 0; i < vm; ++i)
-      {
-        Float64 v;
-        if (e->getFloat64(v, i).good())
-          out.push_back(v);
-      }
+      AppendAll<Float64>(e, vm, &DcmElement::getFloat64, out);
       return out;
     case EVR_US:
-      for (unsigned long i = 0; i < vm; ++i)
-      {
-        Uint16 v;
-        if (e->getUint16(v, i).good())
-          out.push_back(v);
-      }
+      AppendAll<Uint16>(e, vm, &DcmElement::getUint16, out);
       return out;
     case EVR_SS:
-      for (unsigned long i = 0; i < vm; ++i)
-      {
-        Sint16 v;
-        if (e->getSint16(v, i).good())
-          out.push_back(v);
-      }
+      AppendAll<Sint16>(e, vm, &DcmElement::getSint16, out);
       return out;
     case EVR_UL:
-      for (unsigned long i = 0; i < vm; ++i)
-      {
-        Uint32 v;
-        if (e->getUint32(v, i).good())
-          out.push_back(v);
-      }
+      AppendAll<Uint32>(e, vm, &DcmElement::getUint32, out);
       return out;
     case EVR_SL:
-      for (unsigned long i = 0; i < vm; ++i)
-      {
-        Sint32 v;
-        if (e->getSint32(v, i).good())
-          out.push_back(v);
-      }
+      AppendAll<Sint32>(e, vm, &DcmElement::getSint32, out);
       return out;
     case EVR_UN:
     case EVR_OB:
