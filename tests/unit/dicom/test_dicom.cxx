@@ -393,6 +393,21 @@ le32(unsigned v)
 {
   return std::string{ char(v & 0xff), char((v >> 8) & 0xff), char((v >> 16) & 0xff), char(v >> 24) };
 }
+
+/// Writes `bytes` as the only file of `dir`, scans it, expects no series and returns the scan's notes, one a line.
+std::string
+ScanRefusedFile(const gw::testing::ScratchDir & dir, const std::string & bytes)
+{
+  {
+    std::ofstream(dir / "bad.dcm", std::ios::binary) << bytes;
+  }
+  const auto scan = gw::dicom::ScanDirectories({ dir.Path() });
+  EXPECT_TRUE(scan.series.empty());
+  std::string notes;
+  for (const auto & n : scan.notes)
+    notes += n + "\n";
+  return notes;
+}
 } // namespace
 
 namespace
@@ -407,15 +422,7 @@ TEST(DicomImport, ElementClaimingMoreBytesThanTheFileIsRefusedBeforeParsing)
   bytes += le16(0x0002) + le16(0x0010) + "UI" + le16(20) + ts + std::string(1, '\0');
   bytes += le16(0x0008) + le16(0x0060) + "CS" + le16(2) + "MR";
   bytes += le16(0x0009) + le16(0x1010) + "OB" + le16(0) + le32(0x41414141u) + "AAAA";
-  {
-    std::ofstream(dir / "bad.dcm", std::ios::binary) << bytes;
-  }
-  const auto scan = gw::dicom::ScanDirectories({ dir.Path() });
-  EXPECT_TRUE(scan.series.empty());
-  ASSERT_FALSE(scan.notes.empty());
-  std::string notes;
-  for (const auto & n : scan.notes)
-    notes += n + "\n";
+  const std::string notes = ScanRefusedFile(dir, bytes);
   EXPECT_NE(notes.find("claims"), std::string::npos) << notes;
 }
 } // namespace
@@ -443,14 +450,7 @@ TEST(DicomImport, DeflatedDatasetClaimingHugeElementIsRefused)
   bytes += "DICM";
   bytes += le16(0x0002) + le16(0x0010) + "UI" + le16(static_cast<unsigned>(ts.size())) + ts;
   bytes += deflated;
-  {
-    std::ofstream(dir / "bad.dcm", std::ios::binary) << bytes;
-  }
-  const auto scan = gw::dicom::ScanDirectories({ dir.Path() });
-  EXPECT_TRUE(scan.series.empty());
-  std::string notes;
-  for (const auto & n : scan.notes)
-    notes += n + "\n";
+  const std::string notes = ScanRefusedFile(dir, bytes);
   EXPECT_NE(notes.find("claims"), std::string::npos) << notes;
 }
 } // namespace
@@ -470,14 +470,7 @@ TEST(DicomImport, UnknownValueRepresentationIsRefusedBeforeParsing)
   // "ZZ" with length 0 to a 2-byte walker, then what it would take for the next element (tag 4141,4141 CS "MR");
   // read with a 4-byte length the same bytes claim 0x41414141 bytes
   bytes += le16(0x0009) + le16(0x1010) + "ZZ" + le16(0) + le32(0x41414141u) + "CS" + le16(2) + "MR";
-  {
-    std::ofstream(dir / "bad.dcm", std::ios::binary) << bytes;
-  }
-  const auto scan = gw::dicom::ScanDirectories({ dir.Path() });
-  EXPECT_TRUE(scan.series.empty());
-  std::string notes;
-  for (const auto & n : scan.notes)
-    notes += n + "\n";
+  const std::string notes = ScanRefusedFile(dir, bytes);
   EXPECT_NE(notes.find("unknown value representation"), std::string::npos) << notes;
 }
 } // namespace
@@ -494,14 +487,7 @@ TEST(DicomImport, UnknownValueRepresentationInTheMetaHeaderIsRefused)
   const std::string ts = "1.2.840.10008.1.2.1";
   bytes += le16(0x0002) + le16(0x0010) + "\xe5I" + le16(20) + ts + std::string(1, '\0');
   bytes += le16(0x0008) + le16(0x0060) + "CS" + le16(2) + "MR";
-  {
-    std::ofstream(dir / "bad.dcm", std::ios::binary) << bytes;
-  }
-  const auto scan = gw::dicom::ScanDirectories({ dir.Path() });
-  EXPECT_TRUE(scan.series.empty());
-  std::string notes;
-  for (const auto & n : scan.notes)
-    notes += n + "\n";
+  const std::string notes = ScanRefusedFile(dir, bytes);
   EXPECT_NE(notes.find("unknown value representation in the file meta header"), std::string::npos) << notes;
 }
 } // namespace
