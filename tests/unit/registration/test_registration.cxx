@@ -1,6 +1,7 @@
 // Unit tests of gw::registration on analytic phantoms with exactly known transforms.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <set>
 
 #include <itkAffineTransform.h>
@@ -409,19 +410,69 @@ TEST(Registration, TransformDistanceInVoxels)
   EXPECT_EQ(d.count, 1000u);
 }
 
+/// One volume of a moved DWI phantom: b-value, gradient (LPS), rotation about the grid centre [deg, about x,y,z]
+/// and shift [mm] (MakeRigidTransform's convention).
+struct MovedVolume
+{
+  double b;
+  std::array<double, 3> g;
+  std::array<double, 3> rot, shift;
+};
+
+struct MovedDwi
+{
+  gw::io::Dwi dwi;
+  std::vector<TransformPointer> truths; ///< per volume: the known motion
+};
+
+/// DWI phantom on an isotropic grid centred on 0: volume c is the phantom, attenuated for b > 0 by 0.35 + 0.2 g_x
+/// (DW contrast differing per direction) plus `extra(p, b)` when given, moved by vols[c]'s rigid motion.
+MovedDwi
+MakeMovedDwi(const SizeType & size, double spacing, const std::vector<MovedVolume> & vols,
+             const std::function<double(const PointType &, double)> & extra)
+{
+  const unsigned n = static_cast<unsigned>(vols.size());
+  auto image = DwiImage::New();
+  SpacingType sp;
+  sp.Fill(spacing);
+  PointType origin;
+  for (unsigned d = 0; d < 3; ++d)
+    origin[d] = -spacing * (size[d] - 1.0) / 2.0;
+  image->SetRegions(RegionType(size));
+  image->SetSpacing(sp);
+  image->SetOrigin(origin);
+  image->SetNumberOfComponentsPerPixel(n);
+  image->Allocate();
+  MovedDwi out;
+  out.dwi.image = image;
+  out.dwi.gradients.frame = "lps";
+  const PointType centre = GridCenter(image.GetPointer());
+  for (unsigned c = 0; c < n; ++c)
+  {
+    out.truths.push_back(MakeRigidTransform(vols[c].rot, vols[c].shift, centre));
+    const double att = vols[c].b > 0 ? 0.35 + 0.2 * vols[c].g[0] : 1.0;
+    const auto vol =
+      test::MovedPhantom(size, spacing, out.truths.back(),
+                         [&](const PointType & p) { return att * Phantom(p) + (extra ? extra(p, vols[c].b) : 0.0); });
+    const float * src = vol->GetBufferPointer();
+    float * dst = image->GetBufferPointer();
+    const std::size_t voxels = vol->GetBufferedRegion().GetNumberOfPixels();
+    for (std::size_t i = 0; i < voxels; ++i)
+      dst[i * n + c] = src[i];
+    gw::io::GradientEntry e;
+    e.bValue = vols[c].b;
+    e.direction = vols[c].g;
+    out.dwi.gradients.entries.push_back(e);
+  }
+  return out;
+}
+
 // DWI phantom: 2 b0 + 6 weighted volumes, each moved by a known rigid motion; volume 5 jumps.
 TEST(Registration, DwiMotionCorrectionRecoversMotionAndRotatesGradients)
 {
   const SizeType size{ { 48, 48, 40 } };
-  const double spacing = 1.5;
-  struct Vol
-  {
-    double b;
-    std::array<double, 3> g;
-    std::array<double, 3> rot, shift;
-  };
   // Small motions (FD below one voxel) except volume 5, which jumps.
-  const std::vector<Vol> vols = {
+  const std::vector<MovedVolume> vols = {
     { 0, { 0, 0, 0 }, { 0, 0, 0 }, { 0, 0, 0 } },
     { 1000, { 1, 0, 0 }, { 0.2, -0.1, 0.2 }, { 0.2, 0.1, -0.1 } },
     { 1000, { 0, 1, 0 }, { -0.1, 0.1, 0 }, { 0.1, -0.1, 0 } },
@@ -432,44 +483,11 @@ TEST(Registration, DwiMotionCorrectionRecoversMotionAndRotatesGradients)
     { 1000, { 0.8, 0, 0.6 }, { -0.1, 0, 0.1 }, { 0, -0.1, 0 } },
   };
   const unsigned n = static_cast<unsigned>(vols.size());
-  auto dwi = DwiImage::New();
-  SpacingType sp;
-  sp.Fill(spacing);
-  PointType origin;
-  for (unsigned d = 0; d < 3; ++d)
-    origin[d] = -spacing * (size[d] - 1.0) / 2.0;
-  dwi->SetRegions(RegionType(size));
-  dwi->SetSpacing(sp);
-  dwi->SetOrigin(origin);
-  dwi->SetNumberOfComponentsPerPixel(n);
-  dwi->Allocate();
-  gw::io::Dwi in;
-  in.image = dwi;
-  in.gradients.frame = "lps";
-  std::vector<TransformPointer> truths;
-  const PointType centre = GridCenter(dwi.GetPointer());
-  for (unsigned c = 0; c < n; ++c)
-  {
-    truths.push_back(MakeRigidTransform(vols[c].rot, vols[c].shift, centre));
-    // DW contrast: blobs attenuated differently per direction (a different contrast than b0).
-    const double att = vols[c].b > 0 ? 0.35 + 0.2 * vols[c].g[0] : 1.0;
-    const auto vol = test::MovedPhantom(
-      size, spacing, truths.back(),
-      [&](const PointType & p)
-      {
-        return att * Phantom(p) +
-               (vols[c].b > 0 ? 15.0 * std::exp(-p.GetVectorFromOrigin().GetSquaredNorm() / 200.0) : 0.0);
-      });
-    const float * src = vol->GetBufferPointer();
-    float * dst = dwi->GetBufferPointer();
-    const std::size_t voxels = vol->GetBufferedRegion().GetNumberOfPixels();
-    for (std::size_t i = 0; i < voxels; ++i)
-      dst[i * n + c] = src[i];
-    gw::io::GradientEntry e;
-    e.bValue = vols[c].b;
-    e.direction = vols[c].g;
-    in.gradients.entries.push_back(e);
-  }
+  // DW volumes also carry a central blob (a different contrast than b0)
+  const auto [in, truths] =
+    MakeMovedDwi(size, 1.5, vols,
+                 [](const PointType & p, double b)
+                 { return b > 0 ? 15.0 * std::exp(-p.GetVectorFromOrigin().GetSquaredNorm() / 200.0) : 0.0; });
   DwiMotionOptions o;
   const DwiMotionResult r = MotionCorrectDwi(in, o);
   ASSERT_EQ(r.volumes.size(), n);
@@ -520,56 +538,19 @@ TEST(Registration, DwiMotionCorrectionRecoversMotionAndRotatesGradients)
 TEST(Registration, DwiMotionCorrectionInPlaneModelRecoversInPlaneMotion)
 {
   const SizeType size{ { 48, 48, 24 } };
-  const double spacing = 1.5;
-  struct Vol
-  {
-    double b;
-    std::array<double, 3> g;
-    double rotZ, tx, ty;
-  };
-  const std::vector<Vol> vols = {
-    { 0, { 0, 0, 0 }, 0, 0, 0 },
-    { 1000, { 1, 0, 0 }, 1.5, 0.8, -0.5 },
-    { 1000, { 0, 1, 0 }, -2.0, -1.2, 0.4 },
-    { 0, { 0, 0, 0 }, 0.5, 0.3, 0.2 },
-    { 1000, { 0, 0, 1 }, 0.7, 1.5, 1.0 },
-    { 1000, { 0.6, 0.8, 0 }, -1.0, -0.6, -1.4 },
-    { 1000, { 0, 0.6, 0.8 }, 1.2, 0.2, 0.9 },
-    { 1000, { 0.8, 0, 0.6 }, -0.4, -1.0, -0.3 },
+  // b, gradient, rotation (only about z) [deg], shift (only in-plane) [mm]
+  const std::vector<MovedVolume> vols = {
+    { 0, { 0, 0, 0 }, { 0, 0, 0 }, { 0, 0, 0 } },
+    { 1000, { 1, 0, 0 }, { 0, 0, 1.5 }, { 0.8, -0.5, 0 } },
+    { 1000, { 0, 1, 0 }, { 0, 0, -2.0 }, { -1.2, 0.4, 0 } },
+    { 0, { 0, 0, 0 }, { 0, 0, 0.5 }, { 0.3, 0.2, 0 } },
+    { 1000, { 0, 0, 1 }, { 0, 0, 0.7 }, { 1.5, 1.0, 0 } },
+    { 1000, { 0.6, 0.8, 0 }, { 0, 0, -1.0 }, { -0.6, -1.4, 0 } },
+    { 1000, { 0, 0.6, 0.8 }, { 0, 0, 1.2 }, { 0.2, 0.9, 0 } },
+    { 1000, { 0.8, 0, 0.6 }, { 0, 0, -0.4 }, { -1.0, -0.3, 0 } },
   };
   const unsigned n = static_cast<unsigned>(vols.size());
-  auto dwi = DwiImage::New();
-  SpacingType sp;
-  sp.Fill(spacing);
-  PointType origin;
-  for (unsigned d = 0; d < 3; ++d)
-    origin[d] = -spacing * (size[d] - 1.0) / 2.0;
-  dwi->SetRegions(RegionType(size));
-  dwi->SetSpacing(sp);
-  dwi->SetOrigin(origin);
-  dwi->SetNumberOfComponentsPerPixel(n);
-  dwi->Allocate();
-  gw::io::Dwi in;
-  in.image = dwi;
-  in.gradients.frame = "lps";
-  std::vector<TransformPointer> truths;
-  const PointType centre = GridCenter(dwi.GetPointer());
-  for (unsigned c = 0; c < n; ++c)
-  {
-    truths.push_back(MakeRigidTransform({ 0, 0, vols[c].rotZ }, { vols[c].tx, vols[c].ty, 0 }, centre));
-    const double att = vols[c].b > 0 ? 0.35 + 0.2 * vols[c].g[0] : 1.0;
-    const auto vol =
-      test::MovedPhantom(size, spacing, truths.back(), [&](const PointType & p) { return att * Phantom(p); });
-    const float * src = vol->GetBufferPointer();
-    float * dst = dwi->GetBufferPointer();
-    const std::size_t voxels = vol->GetBufferedRegion().GetNumberOfPixels();
-    for (std::size_t i = 0; i < voxels; ++i)
-      dst[i * n + c] = src[i];
-    gw::io::GradientEntry e;
-    e.bValue = vols[c].b;
-    e.direction = vols[c].g;
-    in.gradients.entries.push_back(e);
-  }
+  const auto [in, truths] = MakeMovedDwi(size, 1.5, vols, {});
   DwiMotionOptions o;
   o.model = MotionModel::InPlane;
   const DwiMotionResult r = MotionCorrectDwi(in, o);
