@@ -5,6 +5,9 @@ the same run. Each tool fits the same mask (gw_dti's automatic mask from a first
 dwi2tensor -b0; tensor2metric -fa -adc -ad -rd -vector; DIPY lower-triangular tensor and S0_hat). The runs of the
 tools are interleaved. Wall time of the whole command (start-up, reading, fitting, writing), median of --repeat
 runs; prints the time ratios gw_dti / peer (goal: <= 0.5 x MRtrix3) and gw_dti's per-phase timings (--verbose).
+Also the CPU time (user + system, all threads) of each command and its ratio: it shows the work done whatever the
+number of cores and is far less sensitive than wall time to other load on the machine (the load average is printed;
+quote wall-time ratios from an idle machine).
 
 Usage: /usr/bin/python3 bench/dti/bench_dti.py --bin BUILD/bin [--data DIR] [--repeat 5] [--threads N]
 DIR holds dmri.nii.gz, bvals.txt, bvecs.txt (default ../shared/data/nifti/sct_tutorial_dmri).
@@ -12,6 +15,7 @@ Uses /usr/bin/python3 because Debian's python3-dipy lives there.
 """
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -36,12 +40,23 @@ for name, data in (('tensor', fit.lower_triangular()), ('S0', fit.S0_hat), ('FA'
 
 
 def timed(cmd, env=None):
+    """(wall, cpu) seconds of one command; cpu = user + system time of the child, all its threads."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
     dt = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if r.returncode != 0:
         sys.exit("failed (%d): %s\n%s" % (r.returncode, " ".join(cmd), r.stderr))
-    return dt
+    return Timing(dt, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
+
+
+class Timing:
+    def __init__(self, wall, cpu):
+        self.wall, self.cpu = wall, cpu
+
+    def __add__(self, other):
+        return Timing(self.wall + other.wall, self.cpu + other.cpu)
 
 
 def main():
@@ -89,13 +104,16 @@ def main():
                 times["dipy"].append(timed(["/usr/bin/python3", script, dwi, bval, bvec, mask,
                                             os.path.join(tmp, "dp%d" % i)]))
         profile = subprocess.run(gw_cmd(os.path.join(tmp, "profile")) + ["--verbose"], capture_output=True, text=True)
-        med = {k: statistics.median(v) for k, v in times.items() if v}
-        print("data: %s (%d repeats, median wall time)" % (a.data, a.repeat))
+        med = {k: statistics.median(t.wall for t in v) for k, v in times.items() if v}
+        cpu = {k: statistics.median(t.cpu for t in v) for k, v in times.items() if v}
+        print("data: %s (%d repeats, median wall time; CPU time = user + system of all threads)" % (a.data, a.repeat))
+        print("machine: %d hardware threads, load average %.2f at the end" % (os.cpu_count(), os.getloadavg()[0]))
         for k, v in med.items():
-            print("  %-8s %8.3f s" % (k, v))
+            print("  %-8s %8.3f s wall %8.3f s CPU" % (k, v, cpu[k]))
         for peer in ("mrtrix3", "dipy"):
             if peer in med:
-                print("  ratio gw_dti / %-7s = %.2f" % (peer, med["gw_dti"] / med[peer]))
+                print("  ratio gw_dti / %-7s = %.2f wall, %.2f CPU" % (peer, med["gw_dti"] / med[peer],
+                                                                       cpu["gw_dti"] / cpu[peer]))
             else:
                 print("  %s not available: skipped" % peer)
         print("gw_dti phases (one more run, --verbose):")
