@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include <libdeflate.h>
 #include <zlib.h>
 
 #include "gw/core/error.h"
@@ -30,7 +31,7 @@ WriteGzip(std::ostream & out, const std::vector<std::pair<const std::uint8_t *, 
   auto compress = [&](std::size_t i)
   {
     const auto [data, size] = pieces[i];
-    crcs[i] = crc32_z(crc32_z(0L, Z_NULL, 0), data, size);
+    crcs[i] = libdeflate_crc32(0, data, size); // several times zlib's speed (carry-less multiply)
     z_stream zs{};
     if (deflateInit2(&zs, 1, Z_DEFLATED, -15, 8, Z_RLE) != Z_OK)
       ThrowOutput("gzip compression failed");

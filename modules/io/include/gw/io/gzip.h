@@ -12,7 +12,7 @@ namespace gw::io
 /// deflated independently on up to 4 threads at level 1 with zlib's run-length strategy (as small as level 6 on
 /// image data, several times faster, and faster than libdeflate's level 1 on maps that are mostly background),
 /// every piece but the last ending on a byte boundary (sync flush) so that the concatenation is one valid deflate
-/// stream; the CRC-32 of the whole is combined from the pieces'. Throws gw::Error (Output) on failure; the caller
-/// checks the stream state after writing.
+/// stream; the CRC-32 of the whole (libdeflate's, 3x zlib's speed) is combined from the pieces'. Throws gw::Error
+/// (Output) on failure; the caller checks the stream state after writing.
 void WriteGzip(std::ostream & out, const std::vector<std::pair<const std::uint8_t *, std::size_t>> & parts);
 } // namespace gw::io
