@@ -1,5 +1,6 @@
 // Brain (MS-like) lesion activity by subtraction in the baseline space.
 #include "brain_activity.h"
+#include "measurements.h"
 
 #include <algorithm>
 #include <array>
@@ -32,12 +33,8 @@ Robust(const MaskImage::PixelType * m, std::size_t n, Get get)
       v.push_back(get(i));
   if (v.size() < 100)
     ThrowProcessing("brain mask too small for lesion activity detection");
-  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-  const double med = v[v.size() / 2];
-  for (float & x : v)
-    x = std::abs(x - float(med));
-  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-  return { med, std::max(1e-6, 1.4826 * v[v.size() / 2]) };
+  const auto [med, sigma] = MedianAndSigma(v);
+  return { med, std::max(1e-6, sigma) };
 }
 
 FloatImage::Pointer
@@ -67,15 +64,6 @@ NewMask(const itk::ImageBase<3> * grid)
   m->SetRegions(grid->GetLargestPossibleRegion());
   m->Allocate(true);
   return m;
-}
-
-double
-Median(std::vector<float> & v)
-{
-  if (v.empty())
-    return std::numeric_limits<double>::quiet_NaN();
-  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
-  return v[v.size() / 2];
 }
 } // namespace
 

@@ -126,11 +126,12 @@ TEST_P(FollowupScenario, ExpectedFlagsAndNoOthers)
 }
 
 /// Scenarios where the pipeline does not reliably give exactly the expected flags at seed 1 (issue #8): when edema
-/// appears, FA at the graft site declines 9-12% where the truth (volume-averaged FA over the cord) declines 5.5-6.6%,
-/// against a 10% rule (new_edema: -10.4%, transient_edema: -8.9%, which passes or not with the sub-millimetre
-/// placement of the epicentre band). The DWI voxels at the cord border hold CSF, which lowers the measured FA of
-/// the whole band and inflates a relative change. They run in the slow suite.
-const std::set<std::string> KnownGaps{ "new_edema", "transient_edema" };
+/// appears, new_edema's FA at the graft site declines 7.0-10.5% over seeds 1-5 (seed 1: -10.5%) where the truth
+/// (volume-averaged FA over the cord) declines 6.6%, against a 10% rule. The free-water correction of the border voxels
+/// (detail::CorrectBorderFa) took the CSF partial volume out (stable scenario: epicentre within +/-3%); what remains
+/// is the voxel-wise FA of voxels mixing edema and white matter, signal-weighted (edema S0 1.5 x white matter's), so
+/// the edema counts more than its volume. The scenario runs in the slow suite.
+const std::set<std::string> KnownGaps{ "new_edema" };
 
 std::vector<std::string>
 Scenarios(bool gaps)
