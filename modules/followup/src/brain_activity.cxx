@@ -79,6 +79,10 @@ ToJson(const std::vector<ActivityCandidate> & candidates)
                     { "local_contrast_before_sigma", c.localBefore },
                     { "local_contrast_after_sigma", c.localAfter },
                     { "overlaps_earlier_lesions", c.overlapsEarlierLesions },
+                    { "contiguous_earlier_lesions", c.earlierLesions },
+                    { "new_part_volume_mm3", c.newVolume },
+                    { "new_part_centroid_lps_mm", { c.newCentroid[0], c.newCentroid[1], c.newCentroid[2] } },
+                    { "extension_mm", c.extensionMm },
                     { "accepted", c.accepted },
                     { "kind", c.kind },
                     { "reason", c.reason } });
@@ -117,7 +121,8 @@ Candidates(const itk::ImageBase<3> * grid, const MaskImage::PixelType * m, const
 
 /// Lesion level of one candidate (label `label` of `cl`): mean of the earlier and later z images and of the
 /// difference over it, and the medians of a shell shellInnerMm..shellOuterMm around it inside `m`, away from every
-/// candidate (`anyCandidate`), using exact distances in the candidate's bounding box plus a margin.
+/// candidate (`anyCandidate`) and from the earlier lesions (`earlier`, null: none), using exact distances in the
+/// candidate's bounding box plus a margin.
 struct LocalStats
 {
   double meanBefore = 0.0, meanAfter = 0.0, meanDiff = 0.0;
@@ -127,8 +132,9 @@ struct LocalStats
 
 LocalStats
 Local(const itk::ImageBase<3> * grid, const LabelImage::PixelType * cl, int label, const std::array<long, 6> & bb,
-      const MaskImage::PixelType * m, const std::vector<std::uint8_t> & anyCandidate, const std::vector<float> & zb,
-      const std::vector<float> & za, const std::vector<float> & d, const ActivityParams & params)
+      const MaskImage::PixelType * m, const std::vector<std::uint8_t> & anyCandidate,
+      const LabelImage::PixelType * earlier, const std::vector<float> & zb, const std::vector<float> & za,
+      const std::vector<float> & d, const ActivityParams & params)
 {
   const auto sp = grid->GetSpacing();
   const auto size = grid->GetLargestPossibleRegion().GetSize();
@@ -177,7 +183,8 @@ Local(const itk::ImageBase<3> * grid, const LabelImage::PixelType * cl, int labe
           sumD += d[g];
           ++count;
         }
-        else if (m[g] && !anyCandidate[g] && dist->GetBufferPointer()[j] > params.shellInnerMm &&
+        else if (m[g] && !anyCandidate[g] && !(earlier && earlier[g]) &&
+                 dist->GetBufferPointer()[j] > params.shellInnerMm &&
                  dist->GetBufferPointer()[j] <= params.shellOuterMm)
         {
           shellA.push_back(za[g]);
@@ -196,6 +203,14 @@ Local(const itk::ImageBase<3> * grid, const LabelImage::PixelType * cl, int labe
   s.shellBefore = Median(shellB);
   return s;
 }
+
+/// the part of a rising candidate outside the earlier lesions
+struct NewPart
+{
+  std::size_t voxels = 0;
+  std::array<double, 3> sum{ 0.0, 0.0, 0.0 }; ///< of the voxel centres, LPS [mm]
+  std::vector<float> distances;               ///< of its voxels from the earlier lesions [mm]
+};
 
 /// per label of `cl`: bounding box (min xyz, max xyz) in voxel indices
 std::map<int, std::array<long, 6>>
@@ -225,7 +240,7 @@ Boxes(const LabelImage * labels)
 
 LabelImage::Pointer
 SubtractionActivity(const FloatImage * beforeRaw, const FloatImage * afterRaw, const MaskImage * brain,
-                    const MaskImage * beforeLesions, const MaskImage * valid, const ActivityParams & params,
+                    const LabelImage * beforeLesions, const MaskImage * valid, const ActivityParams & params,
                     std::vector<ActivityCandidate> * candidates)
 {
   if (!seg::SameGrid(beforeRaw, afterRaw) || !seg::SameGrid(beforeRaw, brain) ||
@@ -263,16 +278,63 @@ SubtractionActivity(const FloatImage * beforeRaw, const FloatImage * afterRaw, c
   for (std::size_t i = 0; i < n; ++i)
     anyCandidate[i] = rising->GetBufferPointer()[i] || (falling && falling->GetBufferPointer()[i]);
 
-  // lesion level: local contrast against a shell around each candidate, before and after
-  std::set<int> overlapping, fallingOverlapping; // candidates that overlap the earlier lesions
-  for (std::size_t i = 0; beforeLesions && i < n; ++i)
-    if (beforeLesions->GetBufferPointer()[i])
+  // the earlier lesions: which candidates overlap them (falling: only an earlier lesion can shrink or resolve) or are
+  // contiguous with them (rising: the grown part of an earlier lesion), and how far each rising candidate's new part
+  // reaches beyond them
+  const LabelImage::PixelType * earlier = beforeLesions ? beforeLesions->GetBufferPointer() : nullptr;
+  std::set<int> fallingOverlapping;
+  std::map<int, std::set<int>> contiguous; // rising label -> earlier lesion labels
+  std::map<int, NewPart> newParts;         // rising label -> its voxels outside the earlier lesions
+  if (earlier)
+  {
+    const auto size = before->GetLargestPossibleRegion().GetSize();
+    FloatImage::Pointer distance; // to the earlier lesions [mm], only when a rising candidate has a new part
+    for (std::size_t i = 0; i < n; ++i)
     {
-      if (rising->GetBufferPointer()[i])
-        overlapping.insert(rising->GetBufferPointer()[i]);
-      if (falling && falling->GetBufferPointer()[i])
+      if (falling && earlier[i] && falling->GetBufferPointer()[i])
         fallingOverlapping.insert(falling->GetBufferPointer()[i]);
+      const int label = rising->GetBufferPointer()[i];
+      if (!label)
+        continue;
+      const long x = long(i % size[0]), y = long((i / size[0]) % size[1]), z = long(i / (size[0] * size[1]));
+      for (long dz = -1; dz <= 1; ++dz)
+        for (long dy = -1; dy <= 1; ++dy)
+          for (long dx = -1; dx <= 1; ++dx)
+          {
+            const long xx = x + dx, yy = y + dy, zz = z + dz;
+            if (xx < 0 || yy < 0 || zz < 0 || xx >= long(size[0]) || yy >= long(size[1]) || zz >= long(size[2]))
+              continue;
+            const auto e = earlier[std::size_t(xx) + size[0] * (std::size_t(yy) + size[1] * std::size_t(zz))];
+            if (e)
+              contiguous[label].insert(e);
+          }
     }
+    for (std::size_t i = 0; i < n; ++i)
+    {
+      const int label = rising->GetBufferPointer()[i];
+      if (!label || earlier[i] || !contiguous.count(label))
+        continue;
+      if (!distance)
+      {
+        auto mask = NewMask(before);
+        for (std::size_t v = 0; v < n; ++v)
+          mask->GetBufferPointer()[v] = earlier[v] ? 1 : 0;
+        distance = seg::DistanceMap(mask);
+      }
+      itk::Index<3> idx{ { long(i % size[0]), long((i / size[0]) % size[1]), long(i / (size[0] * size[1])) } };
+      PointType p;
+      before->TransformIndexToPhysicalPoint(idx, p);
+      auto & part = newParts[label];
+      ++part.voxels;
+      for (int k = 0; k < 3; ++k)
+        part.sum[k] += p[k];
+      part.distances.push_back(distance->GetBufferPointer()[i]);
+    }
+  }
+  const auto sp = before->GetSpacing();
+  const double voxelVolume = sp[0] * sp[1] * sp[2];
+
+  // lesion level: local contrast against a shell around each candidate, before and after
   std::map<int, std::uint16_t> risingCode, fallingCode; // accepted label -> change-map code
   std::vector<ActivityCandidate> described;
   for (const bool up : { true, false })
@@ -283,14 +345,38 @@ SubtractionActivity(const FloatImage * beforeRaw, const FloatImage * afterRaw, c
     const auto box = Boxes(labels);
     for (const auto & c : up ? risingComponents : fallingComponents)
     {
-      const auto s =
-        Local(before, labels->GetBufferPointer(), c.label, box.at(c.label), m, anyCandidate, zb, za, d, params);
+      const auto s = Local(before, labels->GetBufferPointer(), c.label, box.at(c.label), m, anyCandidate, earlier, zb,
+                           za, d, params);
       ActivityCandidate ac;
       ac.rising = up;
       ac.centroid = c.centroid;
       ac.volume = c.volume;
       ac.voxels = c.voxels;
-      ac.overlapsEarlierLesions = (up ? overlapping : fallingOverlapping).count(c.label) > 0;
+      ac.newCentroid = c.centroid;
+      if (up)
+      {
+        if (contiguous.count(c.label))
+        {
+          ac.earlierLesions.assign(contiguous.at(c.label).begin(), contiguous.at(c.label).end());
+          const auto it = newParts.find(c.label);
+          ac.overlapsEarlierLesions = it == newParts.end() || it->second.voxels < c.voxels;
+          if (it != newParts.end())
+          {
+            ac.newVolume = double(it->second.voxels) * voxelVolume;
+            for (int k = 0; k < 3; ++k)
+              ac.newCentroid[k] = it->second.sum[k] / double(it->second.voxels);
+            // 90th percentile: robust to the few voxels that the hysteresis adds on a neighbouring (thick) slice
+            auto & dist = it->second.distances;
+            const std::size_t k = std::min(dist.size() - 1, std::size_t(std::floor(0.9 * double(dist.size()))));
+            std::nth_element(dist.begin(), dist.begin() + long(k), dist.end());
+            ac.extensionMm = dist[k];
+          }
+        }
+        else
+          ac.newVolume = c.volume;
+      }
+      else
+        ac.overlapsEarlierLesions = fallingOverlapping.count(c.label) > 0;
       ac.meanDiff = s.meanDiff;
       if (s.shellVoxels < 10)
         ac.reason = "no surrounding brain to compare with";
@@ -307,8 +393,8 @@ SubtractionActivity(const FloatImage * beforeRaw, const FloatImage * afterRaw, c
           else
           {
             ac.accepted = true;
-            ac.kind = overlapping.count(c.label) ? "enlarging" : "new";
-            risingCode[c.label] = overlapping.count(c.label) ? 2 : 1;
+            ac.kind = ac.earlierLesions.empty() ? "new" : "enlarging";
+            risingCode[c.label] = ac.earlierLesions.empty() ? 1 : 2;
           }
         }
         else

@@ -32,9 +32,16 @@ struct ActivityCandidate
   double volume = 0.0; ///< [mm^3]
   std::size_t voxels = 0;
   bool overlapsEarlierLesions = false; ///< overlaps the earlier timepoint's lesion mask
-  double meanDiff = 0.0;               ///< mean normalised difference over the candidate [sigmas of the difference]
-  double localBefore = 0.0;            ///< earlier image: candidate mean minus shell median [brain sigmas]
-  double localAfter = 0.0;             ///< later image: the same
+  /// Rising candidates: labels of the earlier lesions it is contiguous with (overlaps, or touches in the
+  /// 26-neighbourhood); a rising candidate with any is an enlarging part of those lesions, otherwise a new lesion.
+  std::vector<int> earlierLesions;
+  double newVolume = 0.0;   ///< its voxels outside the earlier lesions (the new part) [mm^3]
+  PointType newCentroid;    ///< centroid of the new part (of the candidate when it has none), LPS [mm]
+  double extensionMm = 0.0; ///< how far the new part reaches beyond the earlier lesions: 90th percentile of the
+                            ///< distances of its voxel centres from theirs [mm]
+  double meanDiff = 0.0;    ///< mean normalised difference over the candidate [sigmas of the difference]
+  double localBefore = 0.0; ///< earlier image: candidate mean minus shell median [brain sigmas]
+  double localAfter = 0.0;  ///< later image: the same
   bool accepted = false;
   std::string kind;   ///< when accepted: "new", "enlarging", "shrinking" or "resolved"
   std::string reason; ///< why it was rejected (empty when accepted)
@@ -50,10 +57,11 @@ nlohmann::json ToJson(const std::vector<ActivityCandidate> & candidates);
 /// - rising (new or enlarging lesions): voxels where the difference exceeds kDiff sigma and the later image is
 ///   hyperintense (z > kBright), grown by hysteresis down to half of both thresholds, components of at least
 ///   minVolume [mm^3]. A candidate is kept when, in the later image, it is brighter than its own surroundings (mean
-///   over the candidate minus the median of a shell shellInnerMm..shellOuterMm around it, in the brain and away from
-///   other candidates, >= kLocal) and this local contrast rose by at least kLocal from the earlier image: a new or
-///   enlarging lesion is a focal hyperintensity that was not there, while global contrast drift between sessions
-///   (grey matter, bias field) and shifts of the CSF border are not.
+///   over the candidate minus the median of a shell shellInnerMm..shellOuterMm around it, in the brain, away from
+///   other candidates and from the earlier lesions: the surroundings of a lesion's grown part are the normal-appearing
+///   brain around it, not the lesion it grew from, >= kLocal) and this local contrast rose by at least kLocal from the
+///   earlier image: a new or enlarging lesion is a focal hyperintensity that was not there, while global contrast drift
+///   between sessions (grey matter, bias field) and shifts of the CSF border are not.
 /// - falling (shrinking or resolved lesions; `falling`): the mirror image, voxels where the difference is below
 ///   -kDiff sigma and the EARLIER image is hyperintense (z > kBright), the same hysteresis and minimum volume; kept
 ///   when it overlaps the earlier lesions (`beforeLesions`; as in gw::longitudinal::MatchComponents, only an earlier
@@ -61,11 +69,13 @@ nlohmann::json ToJson(const std::vector<ActivityCandidate> & candidates);
 ///   that contrast fell by at least kLocal and to at most half its earlier value (the voxels left the lesion by the
 ///   half-maximum boundary convention; a lesion that only dims with the session's contrast stays a lesion). It is
 ///   "resolved" when its later local contrast is below kLocal (back to the background), "shrinking" otherwise.
-/// Returns a label map on the baseline grid with the codes of gw::longitudinal::ChangeMap: 1 new (no overlap with
-/// `beforeLesions`), 2 enlarging (overlapping them), 3 resolved, 4 shrinking (the voxels lost); fills `candidates`
-/// (rising first, then falling) when given.
+/// Returns a label map on the baseline grid with the codes of gw::longitudinal::ChangeMap: 1 new (not contiguous
+/// with `beforeLesions`), 2 enlarging (contiguous with an earlier lesion: overlapping it or touching it in the
+/// 26-neighbourhood, the "new part contiguous with a pre-existing lesion" of MS lesion-activity practice), 3
+/// resolved, 4 shrinking (the voxels lost); fills `candidates` (rising first, then falling) when given.
+/// `beforeLesions`: the earlier timepoint's lesions as a label map on the same grid (null: none).
 LabelImage::Pointer SubtractionActivity(const FloatImage * before, const FloatImage * after, const MaskImage * brain,
-                                        const MaskImage * beforeLesions, const MaskImage * valid,
+                                        const LabelImage * beforeLesions, const MaskImage * valid,
                                         const ActivityParams & params,
                                         std::vector<ActivityCandidate> * candidates = nullptr);
 

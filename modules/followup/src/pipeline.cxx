@@ -12,6 +12,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include "gw/core/error.h"
@@ -190,6 +191,107 @@ ToChangeItems(const std::vector<longitudinal::Match> & matches, const LabelImage
         if (c.label == label)
           item.voxels += static_cast<int>(c.voxels);
     item.location = ToPoint(m.location);
+    items.push_back(item);
+  }
+  return items;
+}
+
+/// The change list of brain-mode lesion activity (detail::SubtractionActivity) from its accepted candidates:
+/// - new lesions (NEW_T2_LESION): volume after = the candidate's volume;
+/// - enlarging lesions (ENLARGING_T2_LESION): the earlier lesions with the grown parts contiguous with them.
+///   Candidates that touch the same earlier lesion are one change, and a candidate touching two earlier lesions
+///   joins them ("merged"). The volumes are those of the lesion segmentations, linked across the two timepoints by
+///   gw::longitudinal::MatchComponents (`matches` of `earlierComponents` to `laterComponents`, native volumes): the
+///   same method at both timepoints, so that its border convention cancels in the growth. Volume before = the
+///   earlier lesions of the group and of their matches, volume after = the later lesions matched to them (when the
+///   later segmentation has none: before plus the new parts, the candidates' voxels outside the earlier lesions).
+///   Location = centroid of the new parts (the subtraction sees where the lesion grew), extension = how far the new
+///   parts reach beyond the earlier lesions;
+/// - shrinking/resolved lesions (recorded; no rule flags them: losing lesion signal is not a safety event):
+///   volume before = the part lost, after = 0.
+std::vector<safety::ChangeItem>
+ActivityChangeItems(const std::vector<detail::ActivityCandidate> & candidates,
+                    const std::vector<longitudinal::Match> & matches,
+                    const std::vector<longitudinal::Component> & earlierComponents,
+                    const std::vector<longitudinal::Component> & laterComponents)
+{
+  std::vector<safety::ChangeItem> items;
+  // union-find over the earlier lesion labels linked by enlarging candidates
+  std::map<int, int> parent;
+  auto find = [&](int a)
+  {
+    while (parent.at(a) != a)
+      a = parent.at(a);
+    return a;
+  };
+  for (const auto & c : candidates)
+    if (c.accepted && c.kind == "enlarging")
+      for (int e : c.earlierLesions)
+      {
+        if (!parent.count(e))
+          parent[e] = e;
+        parent[find(e)] = find(c.earlierLesions.front());
+      }
+  struct Group
+  {
+    std::set<int> lesions;
+    double newVolume = 0.0, extension = 0.0;
+    std::array<double, 3> weighted{ 0.0, 0.0, 0.0 };
+    PointType fallback; ///< the first candidate's centroid (location when no voxel is outside the earlier lesions)
+    int voxels = 0;
+  };
+  std::map<int, Group> groups;
+  for (const auto & c : candidates)
+  {
+    if (!c.accepted)
+      continue;
+    if (c.kind != "enlarging")
+    {
+      safety::ChangeItem item;
+      item.kind = c.kind;
+      item.volumeAfter = c.rising ? c.volume : 0.0;
+      item.volumeBefore = c.rising ? 0.0 : c.volume;
+      item.voxels = c.rising ? static_cast<int>(c.voxels) : 0; // voxels of the later component
+      item.location = ToPoint(c.centroid);
+      items.push_back(item);
+      continue;
+    }
+    auto & g = groups[find(c.earlierLesions.front())];
+    if (g.lesions.empty())
+      g.fallback = c.centroid;
+    g.lesions.insert(c.earlierLesions.begin(), c.earlierLesions.end());
+    g.newVolume += c.newVolume;
+    g.extension = std::max(g.extension, c.extensionMm);
+    g.voxels += static_cast<int>(c.voxels);
+    for (int k = 0; k < 3; ++k)
+      g.weighted[k] += c.newVolume * c.newCentroid[k];
+  }
+  for (const auto & [root, g] : groups)
+  {
+    safety::ChangeItem item;
+    std::set<int> before = g.lesions, after;
+    for (const auto & m : matches)
+      if (std::any_of(m.before.begin(), m.before.end(), [&](int l) { return g.lesions.count(l) > 0; }))
+      {
+        before.insert(m.before.begin(), m.before.end());
+        after.insert(m.after.begin(), m.after.end());
+      }
+    item.kind = before.size() > 1 ? "merged" : "enlarging";
+    for (const auto & e : earlierComponents)
+      if (before.count(e.label))
+        item.volumeBefore += e.volume;
+    for (const auto & e : laterComponents)
+      if (after.count(e.label))
+        item.volumeAfter += e.volume;
+    if (after.empty())
+      item.volumeAfter = item.volumeBefore + g.newVolume;
+    item.voxels = g.voxels;
+    item.extension = g.extension;
+    if (g.newVolume > 0)
+      item.location =
+        safety::Point{ g.weighted[0] / g.newVolume, g.weighted[1] / g.newVolume, g.weighted[2] / g.newVolume };
+    else
+      item.location = ToPoint(g.fallback);
     items.push_back(item);
   }
   return items;
@@ -1102,28 +1204,13 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
           for (std::size_t v = 0; v < valid->GetLargestPossibleRegion().GetNumberOfPixels(); ++v)
             valid->GetBufferPointer()[v] &= validAfter->GetBufferPointer()[v];
           const auto map = detail::SubtractionActivity(work[i - 1].anatInBaseline.at(r), w.anatInBaseline.at(r), brain,
-                                                       work[i - 1].masksInBaseline.count("lesion")
-                                                         ? work[i - 1].masksInBaseline.at("lesion").GetPointer()
-                                                         : nullptr,
-                                                       valid, ap, &candidates);
+                                                       work[i - 1].lesionsInBaseline, valid, ap, &candidates);
           w.details["lesion_activity_candidates"] = detail::ToJson(candidates);
-          // the change list, from the accepted candidates: new lesions (NEW_T2_LESION), and shrinking/resolved ones
-          // (recorded; no rule flags them: losing lesion signal is not a safety event). Subtraction measures the
-          // changed voxels only: the new lesion (volume after) or the part lost (volume before; after = 0). Enlarging
-          // ones are not listed: the grown part is not the lesion's volume before and after that the
-          // ENLARGING_T2_LESION rule compares.
-          for (const auto & c : candidates)
-          {
-            if (!c.accepted || c.kind == "enlarging")
-              continue;
-            safety::ChangeItem item;
-            item.kind = c.kind;
-            item.volumeAfter = c.rising ? c.volume : 0.0;
-            item.volumeBefore = c.rising ? 0.0 : c.volume;
-            item.voxels = c.rising ? static_cast<int>(c.voxels) : 0; // voxels of the later component
-            item.location = ToPoint(c.centroid);
-            d.lesionChanges.push_back(item);
-          }
+          std::vector<longitudinal::Match> matches;
+          if (work[i - 1].lesionsInBaseline && w.lesionsInBaseline)
+            matches = longitudinal::MatchComponents(work[i - 1].lesionsInBaseline, lesionComponents[i - 1],
+                                                    w.lesionsInBaseline, lesionComponents[i], mo);
+          d.lesionChanges = ActivityChangeItems(candidates, matches, lesionComponents[i - 1], lesionComponents[i]);
           io::WriteImage(map.GetPointer(), dir / "lesion_change_in_baseline.nii.gz", force);
           d.evidence.push_back(fs::relative(dir / "lesion_change_in_baseline.nii.gz", outDir).string());
         }
@@ -1351,8 +1438,11 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
     t["lesions"] = seg::ToJson(w.lesionMorph);
     nlohmann::json changes = nlohmann::json::array();
     for (const auto & c : d.lesionChanges)
-      changes.push_back(
-        { { "kind", c.kind }, { "volume_before_mm3", c.volumeBefore }, { "volume_after_mm3", c.volumeAfter } });
+      changes.push_back({ { "kind", c.kind },
+                          { "volume_before_mm3", c.volumeBefore },
+                          { "volume_after_mm3", c.volumeAfter },
+                          { "extension_mm", c.extension },
+                          { "location_lps_mm", c.location ? nlohmann::json(*c.location) : nlohmann::json(nullptr) } });
     t["lesion_changes"] = changes;
     if (w.dti)
       t["dti"] = { { "fitted_voxels", w.dti->fittedVoxels }, { "seconds", w.dti->seconds } };

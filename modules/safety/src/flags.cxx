@@ -144,20 +144,27 @@ Evaluate(const std::vector<TimepointData> & tps, const Rules & rules)
         f.location = c.location;
         f.message = "new T2 lesion of " + Num(c.volumeAfter) + " mm^3 absent on " + prev.id;
       }
+      // ENLARGING_T2_LESION: by the relative volume increase, or by how far the grown part reaches (when measured)
       const double dv = c.volumeAfter - c.volumeBefore;
-      if ((c.kind == "enlarging" || c.kind == "merged") && c.volumeBefore > 0 && dv >= rules.enlargingAbsolute &&
-          dv / c.volumeBefore >= rules.enlargingRelative)
+      if ((c.kind == "enlarging" || c.kind == "merged") && c.volumeBefore > 0 && dv >= rules.enlargingAbsolute)
       {
-        Flag & f = raise(code::EnlargingT2Lesion);
-        f.value = dv / c.volumeBefore;
-        f.threshold = rules.enlargingRelative;
-        f.unit = "fraction";
-        f.reference = "previous (" + prev.id + ")";
-        f.referenceValue = c.volumeBefore;
-        f.currentValue = c.volumeAfter;
-        f.location = c.location;
-        f.message = "T2 lesion enlarged " + Percent(f.value) + " (" + Num(c.volumeBefore) + " -> " +
-                    Num(c.volumeAfter) + " mm^3) since " + prev.id;
+        const bool relative = dv / c.volumeBefore >= rules.enlargingRelative;
+        const bool extension = c.extension > 0 && c.extension >= rules.enlargingMinExtension;
+        if (relative || extension)
+        {
+          Flag & f = raise(code::EnlargingT2Lesion);
+          f.value = relative ? dv / c.volumeBefore : c.extension;
+          f.threshold = relative ? rules.enlargingRelative : rules.enlargingMinExtension;
+          f.unit = relative ? "fraction" : "mm";
+          f.reference = "previous (" + prev.id + ")";
+          f.referenceValue = c.volumeBefore;
+          f.currentValue = c.volumeAfter;
+          f.location = c.location;
+          f.message = "T2 lesion enlarged " + Percent(dv / c.volumeBefore) + " (" + Num(c.volumeBefore) + " -> " +
+                      Num(c.volumeAfter) + " mm^3) since " + prev.id +
+                      (relative ? std::string()
+                                : ", its new part reaching " + Num(c.extension) + " mm beyond the earlier border");
+        }
       }
     }
 

@@ -18,6 +18,7 @@ ForEachField(Rules & r, F && f)
   f("new_t2_lesion", "min_volume_mm3", r.newLesionMinVolume);
   f("enlarging_t2_lesion", "relative", r.enlargingRelative);
   f("enlarging_t2_lesion", "min_increase_mm3", r.enlargingAbsolute);
+  f("enlarging_t2_lesion", "min_extension_mm", r.enlargingMinExtension);
   f("enlarging_t2_lesion", "edema_relative", r.edemaRelative);
   f("enlarging_t2_lesion", "edema_min_increase_mm3", r.edemaAbsolute);
   f("mass_growth", "spd_relative", r.massSpdRelative);

@@ -196,6 +196,53 @@ TEST(SafetyFlags, NewAndGrowingEdemaAreEnlargingT2)
   EXPECT_EQ(flags[0].unit, "mm^3");
 }
 
+ChangeItem
+Enlarging(double before, double after, double extension, Point at)
+{
+  ChangeItem c;
+  c.kind = "enlarging";
+  c.volumeBefore = before;
+  c.volumeAfter = after;
+  c.extension = extension;
+  c.location = at;
+  return c;
+}
+
+TEST(SafetyFlags, EnlargingLesionByRelativeVolumeOrByExtension)
+{
+  // one timepoint pair, one lesion change per case; defaults: +50% and >= 10 mm^3, or a new part reaching >= 3 mm
+  // beyond the earlier border (and >= 10 mm^3)
+  std::vector<TimepointData> tps = { Tp("a", 200), Tp("b", 300) };
+  tps[1].lesionChanges = {
+    Enlarging(100, 180, 1.0, { 1, 0, 0 }),   // +80%: flagged by volume (fraction)
+    Enlarging(100, 115, 1.0, { 2, 0, 0 }),   // +15%, 1 mm: under both
+    Enlarging(1000, 1040, 4.0, { 3, 0, 0 }), // +4%, 40 mm^3 new part 4 mm beyond the border: flagged by extension
+    Enlarging(1000, 1006, 4.0, { 4, 0, 0 }), // 4 mm but 6 mm^3: under the absolute floor
+    Enlarging(1000, 1040, 2.5, { 5, 0, 0 }), // 40 mm^3 but only 2.5 mm beyond: under
+    Enlarging(100, 100, 0.0, { 6, 0, 0 }),   // stable
+  };
+  const auto flags = Evaluate(tps, Rules::Defaults());
+  ASSERT_EQ(Codes(flags),
+            (std::vector<std::string>{ "ENLARGING_T2_LESION@b:suspected", "ENLARGING_T2_LESION@b:suspected" }));
+  EXPECT_DOUBLE_EQ((*flags[0].location)[0], 1.0);
+  EXPECT_EQ(flags[0].unit, "fraction");
+  EXPECT_NEAR(flags[0].value, 0.8, 1e-12);
+  EXPECT_DOUBLE_EQ(flags[0].threshold, 0.5);
+  EXPECT_DOUBLE_EQ(flags[0].referenceValue, 100.0);
+  EXPECT_DOUBLE_EQ(flags[0].currentValue, 180.0);
+  EXPECT_EQ(flags[0].reference, "previous (a)");
+  EXPECT_DOUBLE_EQ((*flags[1].location)[0], 3.0);
+  EXPECT_EQ(flags[1].unit, "mm");
+  EXPECT_DOUBLE_EQ(flags[1].value, 4.0);
+  EXPECT_DOUBLE_EQ(flags[1].threshold, 3.0);
+
+  // the extension criterion is a rules-file threshold
+  Rules r = Rules::FromJson({ { "enlarging_t2_lesion", { { "min_extension_mm", 5.0 } } } });
+  EXPECT_DOUBLE_EQ(r.enlargingMinExtension, 5.0);
+  EXPECT_EQ(Evaluate(tps, r).size(), 1u) << "only the +80% lesion at 5 mm";
+  EXPECT_EQ(Rules::Defaults().ToJson()["enlarging_t2_lesion"]["min_extension_mm"], 3.0);
+}
+
 TEST(SafetyFlags, DocumentCarriesSchemaVersionAndRules)
 {
   const auto doc = FlagsDocument({}, Rules::Defaults(), "sub-01");

@@ -36,6 +36,7 @@ struct ChangeItem
   double volumeBefore = 0.0; ///< [mm^3]
   double volumeAfter = 0.0;  ///< [mm^3]
   int voxels = 0;            ///< voxels of the later component(s)
+  double extension = 0.0;    ///< enlarging: how far the grown part reaches beyond the earlier lesion [mm] (0: unknown)
   std::optional<Point> location;
 };
 

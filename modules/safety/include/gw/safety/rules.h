@@ -25,11 +25,19 @@ struct Rules
   // NEW_T2_LESION: a T2 lesion with no overlap with any lesion of the previous scan.
   double newLesionMinVolume = 10.0; ///< [mm^3] (about a 3 mm diameter sphere: 14 mm^3; MS practice ≥ 3 mm)
 
-  // ENLARGING_T2_LESION: a matched lesion, or the edema, grown by both thresholds vs the previous scan.
-  double enlargingRelative = 0.5;  ///< +50% volume (MS practice)
-  double enlargingAbsolute = 10.0; ///< [mm^3]
-  double edemaRelative = 0.25;     ///< edema volume +25% ...
-  double edemaAbsolute = 20.0;     ///< ... and ≥ 20 mm^3; new edema ≥ this volume counts too [mm^3]
+  // ENLARGING_T2_LESION: a lesion of the previous scan grown by at least enlargingAbsolute [mm^3] and either by
+  // enlargingRelative of its volume, or (when the grown part was measured, brain mode) with a grown part contiguous
+  // with it reaching at least enlargingMinExtension beyond its border; or the edema grown by both edema thresholds.
+  // MS practice: an enlarging T2 lesion is a pre-existing lesion that grew by >= 50% in volume (above the
+  // 25-45% variability of repeated lesion measurement, Goodkin et al. 1992, Arch Neurol 49:261), or whose new part,
+  // contiguous with it, would count as a lesion of its own: >= 3 mm in one dimension (the smallest focal lesion of
+  // the MAGNIMS criteria, Filippi et al. 2016, Lancet Neurol 15:292) and >= enlargingAbsolute. A confluent lesion
+  // that grows a new focus at its border rarely gains 50% of its volume.
+  double enlargingRelative = 0.5;     ///< +50% volume (MS practice)
+  double enlargingAbsolute = 10.0;    ///< [mm^3]
+  double enlargingMinExtension = 3.0; ///< [mm] the grown part reaches this far beyond the earlier lesion border
+  double edemaRelative = 0.25;        ///< edema volume +25% ...
+  double edemaAbsolute = 20.0;        ///< ... and ≥ 20 mm^3; new edema ≥ this volume counts too [mm^3]
 
   // MASS_GROWTH vs the nadir (smallest earlier value): either criterion, each with an absolute floor.
   double massSpdRelative = 0.25;       ///< RANO: +25% product of perpendicular diameters
