@@ -582,7 +582,12 @@ WalkLengths(ByteSource & src, std::uint64_t & pos, std::uint64_t end, bool expli
       encapsulated = v0 == 'O' && (v1 == 'B' || v1 == 'W');
     }
     else
+    {
       length = u32(h + 4);
+      // implicit VR: DCMTK parses the items of a defined-length sequence from the dictionary's VR, so they are
+      // walked too (found by fuzzing: a DICOMDIR record inside (0004,1220) claimed 2.5 GB)
+      sequence = DcmTag(DcmTagKey(static_cast<Uint16>(group), static_cast<Uint16>(element))).getEVR() == EVR_SQ;
+    }
     if (top && group != 0xFFFE)
     {
       if (group > 0x0028 && top->headerEnd == 0)

@@ -491,3 +491,25 @@ TEST(DicomImport, UnknownValueRepresentationInTheMetaHeaderIsRefused)
   EXPECT_NE(notes.find("unknown value representation in the file meta header"), std::string::npos) << notes;
 }
 } // namespace
+
+namespace
+{
+TEST(DicomImport, ImplicitVrSequenceOfDefinedLengthIsWalkedBeforeParsing)
+{
+  // Found by fuzzing: in implicit VR the length walker skipped a defined-length sequence as opaque bytes, while
+  // DCMTK parses its items (the dictionary says SQ); an element inside a DICOMDIR record claiming 2.5 GB with 2
+  // bytes left in its item made DCMTK allocate 2.5 GB.
+  gw::testing::ScratchDir dir;
+  std::string bytes(128, '\0');
+  bytes += "DICM";
+  const std::string ts = "1.2.840.10008.1.2"; // implicit VR little endian (odd length: padded with NUL)
+  bytes += le16(0x0002) + le16(0x0010) + "UI" + le16(18) + ts + std::string(1, '\0');
+  bytes += le16(0x0008) + le16(0x0060) + le32(2) + "MR";
+  // (0004,1220) Directory Record Sequence, defined length: one item of 12 bytes whose only element claims 2.5 GB
+  const std::string inner = le16(0x0004) + le16(0x1400) + le32(2496144875u) + "AAAA";
+  const std::string item = le16(0xFFFE) + le16(0xE000) + le32(static_cast<unsigned>(inner.size())) + inner;
+  bytes += le16(0x0004) + le16(0x1220) + le32(static_cast<unsigned>(item.size())) + item;
+  const std::string notes = ScanRefusedFile(dir, bytes);
+  EXPECT_NE(notes.find("claims 2496144875 bytes"), std::string::npos) << notes;
+}
+} // namespace
