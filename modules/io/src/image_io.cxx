@@ -11,7 +11,6 @@
 #include <limits>
 #include <memory>
 #include <optional>
-#include <thread>
 
 #include <fcntl.h>
 #include <libdeflate.h>
@@ -335,6 +334,19 @@ ReadFloat4DImage(const fs::path & path)
 
 namespace
 {
+/// Asks for transparent huge pages on the 2 MiB-aligned part of a large new buffer (advice only: ignored where THP
+/// is off). A fresh buffer of some MB costs a page fault per 4 kB; the inflate buffer and the DWI image of
+/// sct_tutorial_dmri were written 10-40% faster with it.
+void
+AdviseHugePages(void * data, std::size_t bytes)
+{
+  constexpr std::uintptr_t Huge = std::uintptr_t{ 1 } << 21;
+  const auto begin = (reinterpret_cast<std::uintptr_t>(data) + Huge - 1) & ~(Huge - 1);
+  const auto end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(Huge - 1);
+  if (end > begin)
+    ::madvise(reinterpret_cast<void *>(begin), end - begin, MADV_HUGEPAGE);
+}
+
 /// A whole single-member gzip file inflated at once with libdeflate (about 1.6x zlib's speed on image data) into
 /// a buffer of the `expected` size its trailer states; null when it is not exactly that (the caller then uses
 /// ITK's reader).
@@ -344,6 +356,7 @@ GunzipWhole(const char * gz, std::size_t gzSize, std::size_t expected)
   if (gzSize < 18 || static_cast<unsigned char>(gz[0]) != 0x1f || static_cast<unsigned char>(gz[1]) != 0x8b)
     return nullptr;
   std::unique_ptr<char[]> out(new char[expected]); // not zero-filled: every byte is written or the result dropped
+  AdviseHugePages(out.get(), expected);
   std::unique_ptr<libdeflate_decompressor, void (*)(libdeflate_decompressor *)> d(libdeflate_alloc_decompressor(),
                                                                                   libdeflate_free_decompressor);
   if (!d)
@@ -459,17 +472,7 @@ ReadNiftiSeriesFast(const fs::path & path, const itk::ImageIOBase * io)
     const std::uint64_t needed = 348 + static_cast<std::uint64_t>(io->GetImageSizeInBytes());
     if (isize < needed || isize > needed + (std::uint64_t{ 64 } << 20))
       return nullptr;
-    // the new image's pages are faulted in on another thread meanwhile (inflating is serial)
-    std::thread touch(
-      [&]()
-      {
-        char * p = reinterpret_cast<char *>(out->GetBufferPointer());
-        const std::size_t total = voxels * n * sizeof(float);
-        for (std::size_t i = 0; i < total; i += 4096)
-          p[i] = 0;
-      });
     inflated = GunzipWhole(bytes, available, static_cast<std::size_t>(isize));
-    touch.join();
     if (!inflated)
       return nullptr;
     bytes = inflated.get();
@@ -479,6 +482,7 @@ ReadNiftiSeriesFast(const fs::path & path, const itk::ImageIOBase * io)
     return nullptr;
   const char * src = bytes + offset;
   float * dst = out->GetBufferPointer();
+  AdviseHugePages(dst, voxels * n * sizeof(float));
   switch (datatype)
   {
     case 2:
