@@ -7,7 +7,8 @@
 # third-party libraries on malformed input are suppressed by fuzz/lsan.supp (each entry documented there).
 # Exit 1 when any target found a crash, leak, timeout or out-of-memory; with FUZZ_REPORT_ONLY=1 (CI) findings are
 # printed with their artifacts but the exit status is 0: exploration is random, and every fixed finding gets a
-# deterministic regression test in the unit tests instead.
+# deterministic regression test in the unit tests instead. fuzz/<target>.dict, when present, is the target's libFuzzer
+# dictionary (header keywords). fuzz/replay/ builds the targets without libFuzzer to replay inputs under valgrind.
 set -euo pipefail
 SECONDS_PER_TARGET=${1:-60}
 SRC=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,11 +25,13 @@ stamp=$(mktemp)
 for t in dicom image; do
   mkdir -p "$BUILD/corpus/$t" "$BUILD/crashes/$t"
   log="$BUILD/fuzz_$t.log"
+  dict=()
+  [ -f "$SRC/fuzz/$t.dict" ] && dict=(-dict="$SRC/fuzz/$t.dict")
   set +e
   ASAN_OPTIONS=detect_leaks=1:allocator_may_return_null=0 UBSAN_OPTIONS=print_stacktrace=1 \
     LSAN_OPTIONS=suppressions="$SRC/fuzz/lsan.supp" \
     "$BUILD/bin/fuzz_$t" -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 \
-    -malloc_limit_mb=1024 -max_len=1100000 -print_final_stats=1 -artifact_prefix="$BUILD/crashes/$t/" \
+    -malloc_limit_mb=1024 -max_len=1100000 -print_final_stats=1 -artifact_prefix="$BUILD/crashes/$t/" "${dict[@]}" \
     "$BUILD/corpus/$t" "$BUILD/corpus-seed/$t" >"$log" 2>&1
   rc=$?
   set -e

@@ -201,6 +201,14 @@ TEST(ImageIoHeaders, NiftiBadQformOrSformRefusedBeforeItk)
         Put<std::int16_t>(b, 254, 1);
         Put<float>(b, 304, std::numeric_limits<float>::quiet_NaN());
       } },
+    // found by fuzzing: niftilib takes any "n+D" magic (D = 1..9) at byte 344 as NIfTI and uses its sform
+    { "magic_n+2_at_344_sform_nan", "non-finite sform",
+      [](std::string & b)
+      {
+        b.replace(344, 4, std::string("n+2\0", 4));
+        Put<std::int16_t>(b, 254, 1);
+        Put<float>(b, 300, std::numeric_limits<float>::quiet_NaN());
+      } },
     // found by fuzzing: 1.8e28 overflowed the conversion to a byte count (undefined behaviour)
     { "vox_offset_huge", "vox_offset", [](std::string & b) { Put<float>(b, 108, 1.8e28f); } },
   };
@@ -340,4 +348,174 @@ TEST(ImageIoHeaders, MetaImageDetachedDataCheckedBeforeAllocation)
   local += std::string(96, '\0');
   WriteBytes(dir / "local.mha", local);
   ExpectRefused(dir / "local.mha", "refused before allocation");
+}
+
+namespace
+{
+/// A 2D MetaImage of 4 x 4 doubles with the given BinaryData line and voxel bytes.
+std::string
+MetaImage2D(const std::string & binaryDataLine, const std::string & voxels)
+{
+  return "ObjectType = Image\nNDims = 2\n" + binaryDataLine +
+         "\nOffset = 0 0\nElementSpacing = 1 1\nDimSize = 4 4\nElementType = MET_DOUBLE\nElementDataFile = LOCAL\n" +
+         voxels;
+}
+
+/// `n` comment lines of a MetaImage header.
+std::string
+CommentLines(int n)
+{
+  std::string lines;
+  for (int i = 0; i < n; ++i)
+    lines += "Comment = line " + std::to_string(i) + "\n";
+  return lines;
+}
+} // namespace
+
+// ASCII voxel data (found by fuzzing): ITK 5.2's MetaIO reads it through MetaImage::M_ReadElementsROI ->
+// M_ReadElementData, which writes one element past the end of the destination buffer when ITK reads the file
+// through a region (here a 2D file read as 3D). MetaIO is not instrumented, so AddressSanitizer only saw the zeroed
+// allocator header of the next heap chunk inputs later (CHECK "old == kAllocBegMagic"); valgrind reports
+// "Invalid write of size 8 ... 0 bytes after a block of size 128" in MET_DoubleToValue. This test cannot observe the
+// overflow itself: it checks that every spelling MetaIO reads as ASCII (first character of the value not T, t or 1;
+// either separator; leading blanks) is refused before MetaIO parses the file, and that binary data still read exactly.
+TEST(ImageIoHeaders, MetaImageAsciiVoxelDataRefused)
+{
+  gw::testing::ScratchDir dir("io_headers");
+  std::string binary;
+  for (int i = 0; i < 16; ++i)
+  {
+    const double v = i;
+    binary.append(reinterpret_cast<const char *>(&v), sizeof v);
+  }
+  WriteBytes(dir / "binary.mha", MetaImage2D("BinaryData = True", binary));
+  const FloatImage::Pointer ok = io::ReadFloatImage(dir / "binary.mha");
+  EXPECT_EQ(ok->GetBufferedRegion().GetNumberOfPixels(), 16u) << "control: 2D read as 4 x 4 x 1";
+  EXPECT_FLOAT_EQ(ok->GetBufferPointer()[15], 15.0f) << "control, exact";
+  std::string text; // 200 zeros: more bytes than the 128 the header claims, so no size check refuses it
+  for (int i = 0; i < 200; ++i)
+    text += "0 ";
+  int n = 0;
+  for (const std::string line : { "BinaryData = False", "BinaryData: false", "  BinaryData\t= 0", "BinaryData = yes",
+                                  "BinaryData = .True", "BinaryData =" })
+  {
+    const fs::path p = dir / ("ascii" + std::to_string(n++) + ".mha");
+    WriteBytes(p, MetaImage2D(line, text));
+    ExpectRefused(p, "ASCII voxel data");
+  }
+}
+
+// MetaIO splits a header line at the first '=' or ':' after leading blanks, and the checks must see the fields it
+// sees: " NDims = 300", "NDims: 1e3" (MetaIO reads numbers with >>, so "1e3" is 1000) or a data file pattern after
+// ':' (MetaIO formats "%s" patterns with the slice number: a read through a wild pointer) must not slip past a check
+// that only knows "key = value" at the start of a line.
+TEST(ImageIoHeaders, MetaImageFieldsSplitAsMetaIoDoes)
+{
+  gw::testing::ScratchDir dir("io_headers");
+  const std::string head = "ObjectType = Image\n";
+  const std::string tail =
+    "ElementSpacing = 1 1 1\nDimSize = 4 4 4\nElementType = MET_UCHAR\nElementDataFile = LOCAL\n" +
+    std::string(64, '\x01');
+  WriteBytes(dir / "ok.mha", head + "NDims = 3\n" + tail);
+  EXPECT_FLOAT_EQ(io::ReadFloatImage(dir / "ok.mha")->GetBufferPointer()[63], 1.0f) << "control, exact";
+  WriteBytes(dir / "ok_colon.mha", head + "NDims: 3\n" + tail);
+  EXPECT_FLOAT_EQ(io::ReadFloatImage(dir / "ok_colon.mha")->GetBufferPointer()[0], 1.0f) << "control, ':' separator";
+  int n = 0;
+  for (const std::string ndims :
+       { " NDims = 300", "\tNDims = 300", "NDims: 1e3", "NDims = 3.5", "NDims = -3", "NDims =" })
+  {
+    const fs::path p = dir / ("ndims" + std::to_string(n++) + ".mha");
+    WriteBytes(p, head + ndims + "\n" + tail);
+    ExpectRefused(p, "NDims");
+  }
+  const std::string detached = "NDims = 3\nElementSpacing = 1 1 1\nDimSize = 4 4 4\nElementType = MET_UCHAR\n";
+  WriteBytes(dir / "pattern.mhd", head + detached + "ElementDataFile: slice%s%s.raw 1 3 1\n");
+  ExpectRefused(dir / "pattern.mhd", "multi-file");
+  WriteBytes(dir / "up.mhd", head + detached + "  ElementDataFile : ../x.raw\n");
+  ExpectRefused(dir / "up.mhd", "outside the header's folder");
+}
+
+// Every header line MetaIO parses is checked: the line checks (printable, at most 250 characters) run up to the
+// field named exactly ElementDataFile (MetaIO's last field; "ElementDataFileX" is another field and MetaIO reads on),
+// and a header without ElementDataFile in its first 200 lines is refused (MetaIO would parse the voxel bytes as
+// fields, and copies field values into 255-byte arrays).
+TEST(ImageIoHeaders, MetaImageEveryParsedLineChecked)
+{
+  gw::testing::ScratchDir dir("io_headers");
+  const std::string head = "ObjectType = Image\nNDims = 3\nElementSpacing = 1 1 1\nDimSize = 4 4 4\n";
+  const std::string tail = "ElementType = MET_UCHAR\nElementDataFile = LOCAL\n" + std::string(64, '\x02');
+  WriteBytes(dir / "near_miss.mha", head + "ElementDataFileX = 1\nName = " + std::string(400, 'n') + "\n" + tail);
+  ExpectRefused(dir / "near_miss.mha", "longer than 250");
+  // head (4 lines) + 200 comments: ElementDataFile would be line 206
+  WriteBytes(dir / "many.mha", head + CommentLines(200) + tail);
+  ExpectRefused(dir / "many.mha", "no ElementDataFile field");
+  WriteBytes(dir / "none.mha", head + "ElementType = MET_UCHAR\n");
+  ExpectRefused(dir / "none.mha", "no ElementDataFile field");
+  // 4 + 190 + 2 lines: ElementDataFile is line 196, within the 200
+  WriteBytes(dir / "ok.mha", head + CommentLines(190) + tail);
+  EXPECT_FLOAT_EQ(io::ReadFloatImage(dir / "ok.mha")->GetBufferPointer()[0], 2.0f) << "control: a long valid header";
+}
+
+// CompressedDataSize is what MetaIO allocates and inflates: a value larger than the compressed bytes the file holds
+// made it inflate uninitialised memory (valgrind, on a truncated compressed .mha) and a huge one is a huge
+// allocation; both are refused. Control: the same image written compressed by ITK reads exactly.
+TEST(ImageIoHeaders, MetaImageCompressedDataSizeChecked)
+{
+  gw::testing::ScratchDir dir("io_headers");
+  io::WriteImage(SmallImage().GetPointer(), dir / "ok.mha", true);
+  const std::string text = ReadFile(dir / "ok.mha");
+  EXPECT_FLOAT_EQ(io::ReadFloatImage(dir / "ok.mha")->GetBufferPointer()[23], 12.0f) << "control, exact";
+  const auto key = text.find("CompressedDataSize = ");
+  ASSERT_NE(key, std::string::npos) << "ITK writes CompressedDataSize for compressed data";
+  const auto eol = text.find('\n', key);
+  const auto withSize = [&](const std::string & size)
+  { return text.substr(0, key) + "CompressedDataSize = " + size + text.substr(eol); };
+  const std::size_t compressed = std::stoul(text.substr(key + 21, eol - key - 21));
+  WriteBytes(dir / "truncated.mha", text.substr(0, text.size() - 8));
+  ExpectRefused(dir / "truncated.mha", "exceeds the " + std::to_string(compressed - 8) + " bytes");
+  // without CompressedDataSize and only the stream's 4-byte checksum cut: all voxel bytes inflate, but the stream
+  // does not end
+  WriteBytes(dir / "truncated_nosize.mha", text.substr(0, key) + text.substr(eol + 1, text.size() - 4 - (eol + 1)));
+  ExpectRefused(dir / "truncated_nosize.mha", "truncated or corrupt");
+  WriteBytes(dir / "huge.mha", withSize("1e12"));
+  ExpectRefused(dir / "huge.mha", "CompressedDataSize");
+  WriteBytes(dir / "negative.mha", withSize("-5"));
+  ExpectRefused(dir / "negative.mha", "invalid CompressedDataSize");
+  // MetaIO reads attached data from byte HeaderSize: inside the header (header text inflates to nothing) or beyond
+  // the file, ITK kept uninitialised voxels (valgrind sweep of generated headers)
+  const auto withHeaderSize = [&](const std::string & size)
+  { return text.substr(0, key) + "HeaderSize = " + size + "\n" + text.substr(key); };
+  WriteBytes(dir / "headersize_inside.mha", withHeaderSize("10"));
+  ExpectRefused(dir / "headersize_inside.mha", "compressed data inflate to 0");
+  WriteBytes(dir / "headersize_beyond.mha", withHeaderSize("100000"));
+  ExpectRefused(dir / "headersize_beyond.mha", "exceeds the 0 bytes");
+  // found by a valgrind sweep of generated headers: a 1D 3-channel image (12 voxel bytes) whose complete deflate
+  // stream inflates to 6 bytes made MetaIO's region reader loop forever in MET_UncompressStream (ITK reads a 1D file
+  // into a 3D image through a region); refused whatever CompressedDataSize says. Control: the 12 bytes, deflated.
+  const std::string deflated6("\x78\x9c\xcb\x0d\xfe\xde\xa2\x23\x06\x00\x0a\x09\x02\x7e", 14);
+  const std::string deflated12( // bytes 0..11
+    "\x78\x9c\x63\x60\x64\x62\x66\x61\x65\x63\xe7\xe0\xe4\xe2\x06\x00\x01\x2a\x00\x43", 20);
+  const std::string vector = "ObjectType = Image\nNDims = 1\nBinaryData = True\nCompressedData = True\n"
+                             "ElementSpacing = 1\nDimSize = 2\nElementNumberOfChannels = 3\nElementType = MET_SHORT\n"
+                             "CompressedDataSize = SIZE\nElementDataFile = LOCAL\n";
+  const auto vectorFile = [&](const std::string & data)
+  {
+    const auto at = vector.find("SIZE");
+    return vector.substr(0, at) + std::to_string(data.size()) + vector.substr(at + 4) + data;
+  };
+  WriteBytes(dir / "vector_ok.mha", vectorFile(deflated12));
+  const DwiImage::Pointer ok = io::ReadVectorImage(dir / "vector_ok.mha");
+  EXPECT_EQ(ok->GetNumberOfComponentsPerPixel(), 3u) << "control";
+  EXPECT_FLOAT_EQ(ok->GetPixel({ { 1, 0, 0 } })[2], 2826.0f) << "control: little-endian bytes 10, 11, exact";
+  WriteBytes(dir / "vector_loop.mha", vectorFile(deflated6));
+  try
+  {
+    io::ReadVectorImage(dir / "vector_loop.mha");
+    ADD_FAILURE() << "expected Error(Input) for vector_loop.mha";
+  }
+  catch (const Error & e)
+  {
+    EXPECT_EQ(e.Kind(), ErrorKind::Input) << e.what();
+    EXPECT_NE(std::string(e.what()).find("inflate to 6"), std::string::npos) << e.what();
+  }
 }
