@@ -731,10 +731,18 @@ CheckElementLengths(ByteSource & src, std::string & why, TopLevel * top = nullpt
     bigEndian = true;
   else if (syntax.empty())
   {
-    // no meta header: explicit VR when bytes 4-5 look like a VR
+    // no meta header: big endian when the first group reads as 0002/0008 only that way (as LooksLikeDicom
+    // accepts it; DCMTK then detects big endian too: a fuzzed implicit big-endian element claimed 1.1 GB), explicit
+    // VR when bytes 4-5 look like a VR
     std::uint8_t h[6] = {};
     if (src.Read(pos, h, 6))
+    {
+      const unsigned groupLE = h[0] | (h[1] << 8), groupBE = (h[0] << 8) | h[1];
+      const unsigned elementLE = h[2] | (h[3] << 8);
+      bigEndian =
+        !((groupLE == 0x0002 || groupLE == 0x0008) && elementLE < 0x0100) && (groupBE == 0x0002 || groupBE == 0x0008);
       explicitVr = std::isupper(h[4]) && std::isupper(h[5]);
+    }
   }
   if (top)
   {

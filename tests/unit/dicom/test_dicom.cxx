@@ -513,3 +513,16 @@ TEST(DicomImport, ImplicitVrSequenceOfDefinedLengthIsWalkedBeforeParsing)
   EXPECT_NE(notes.find("claims 2496144875 bytes"), std::string::npos) << notes;
 }
 } // namespace
+
+namespace
+{
+TEST(DicomImport, BigEndianFileWithoutMetaHeaderIsWalkedBigEndian)
+{
+  // Found by fuzzing: a file without meta header whose first group reads 0008 only big endian was walked little
+  // endian, while DCMTK detects big endian; its implicit-VR element (0008,0005) claimed 0x43000000 bytes (1.1 GB).
+  gw::testing::ScratchDir dir;
+  std::string bytes = std::string("\x00\x08\x00\x05", 4) + std::string("\x43\x00\x00\x00", 4) + "ISO_IR 100";
+  const std::string notes = ScanRefusedFile(dir, bytes);
+  EXPECT_NE(notes.find("claims 1124073472 bytes"), std::string::npos) << notes;
+}
+} // namespace
