@@ -5,6 +5,7 @@
 #include <cmath>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -151,7 +152,8 @@ MetaTrue(const std::string & value)
   return !value.empty() && (value[0] == 'T' || value[0] == 't' || value[0] == '1');
 }
 
-/// Field rules for MetaImage headers, before MetaIO parses them (see ReadMetaHeader for the line rules):
+/// Field rules for MetaImage headers, before MetaIO parses them (see ReadMetaHeader for the line rules); returns
+/// the parsed header:
 /// - NDims must be a plain integer 1..10: MetaIO reads NDims values for every per-axis field (a huge NDims kept
 ///   it reading for minutes, found by fuzzing), and reads "1e3" or "3.5" as numbers too.
 /// - BinaryData must be true (T/t/1, as MetaIO decides; absent means true): ITK 5.2's MetaIO reads ASCII voxel data
@@ -160,11 +162,12 @@ MetaTrue(const std::string & value)
 ///   file read as 3D, a vector image, ...). Found by fuzzing: the uninstrumented write zeroed the allocator header of
 ///   the next heap chunk, which AddressSanitizer only noticed inputs later (CHECK kAllocBegMagic); valgrind shows
 ///   "Invalid write of size 8 ... 0 bytes after a block" in MET_DoubleToValue. No input of this project is ASCII.
-void
+MetaHeader
 CheckMetaImageHeader(const fs::path & path)
 {
   const std::string name = path.filename().string();
-  for (const auto & [key, value] : ReadMetaHeader(path).fields)
+  MetaHeader header = ReadMetaHeader(path);
+  for (const auto & [key, value] : header.fields)
   {
     if (key == "NDims")
     {
@@ -178,6 +181,7 @@ CheckMetaImageHeader(const fs::path & path)
       ThrowInput("MetaImage header of " + name + ": ASCII voxel data (BinaryData = " + value +
                  ") is not supported; convert the image to binary MetaImage or NIfTI");
   }
+  return header;
 }
 
 /// A NIfTI header that claims more voxel bytes than the file holds is refused before ITK allocates the image (a
@@ -447,10 +451,11 @@ DetachedDataFile(const fs::path & header, const std::string & name)
   return p;
 }
 
-/// Parses the NRRD or MetaImage header text for the data location (before ITK opens anything). Throws on refused
-/// data file paths and unsupported encodings. Returns false for other formats.
+/// Parses the NRRD or MetaImage header text for the data location (before ITK opens anything; a MetaImage header
+/// already read by CheckMetaImageHeader is passed in `metaHeader`). Throws on refused data file paths and
+/// unsupported encodings. Returns false for other formats.
 bool
-LocateData(const fs::path & path, DataLocation & loc)
+LocateData(const fs::path & path, const MetaHeader * metaHeader, DataLocation & loc)
 {
   const std::string ext = LowerExtension(path);
   const bool nrrd = ext == ".nrrd" || ext == ".nhdr";
@@ -464,8 +469,8 @@ LocateData(const fs::path & path, DataLocation & loc)
   if (meta)
   {
     loc.meta = true;
-    // fields as MetaIO splits them ("key = value" or "key: value"; ElementDataFile is the last one)
-    const MetaHeader h = ReadMetaHeader(path);
+    // fields as MetaIO splits them ("key = value" or "key: value"; ElementDataFile is the last one), as checked
+    const MetaHeader h = metaHeader ? *metaHeader : CheckMetaImageHeader(path);
     pos = h.dataOffset;
     for (const auto & [key, value] : h.fields)
     {
@@ -607,11 +612,12 @@ OpenHeader(const fs::path & path)
     ThrowInput("is a directory, not an image file: " + path.string());
   itk::ImageIOBase::Pointer io = CreateImageIO(path);
   const std::string ext = LowerExtension(path);
+  std::optional<MetaHeader> meta;
   if (ext == ".mha" || ext == ".mhd")
-    CheckMetaImageHeader(path);
+    meta = CheckMetaImageHeader(path);
   const std::uint64_t niftiBytes = ext == ".nii" || ext == ".nii.gz" ? CheckNiftiGeometry(path) : 0;
   DataLocation data;
-  const bool separateData = LocateData(path, data);
+  const bool separateData = LocateData(path, meta ? &*meta : nullptr, data);
   if (!io->CanReadFile(path.string().c_str()))
     ThrowInput("not a readable " + LowerExtension(path) + " image: " + path.string());
   try
