@@ -641,14 +641,17 @@ CheckElementLengths(ByteSource & src, std::string & why, TopLevel * top = nullpt
   if (src.Size() >= 132 && src.Read(0, pre, 132) && std::memcmp(pre + 128, "DICM", 4) == 0)
   {
     pos = 132;
-    // meta group: explicit VR little endian, group 0002 only
+    // meta group: explicit VR little endian, group 0002, and (as DCMTK reads it) every element inside the length
+    // that (0002,0000) declares, whatever its group (found by fuzzing: a non-0002 element with a non-standard VR
+    // inside the declared meta length was read by DCMTK as a meta element claiming 4 GB)
+    std::uint64_t metaEnd = 0;
     while (pos + 8 <= src.Size())
     {
       std::uint8_t h[12];
       if (!src.Read(pos, h, 8))
         break;
       const unsigned group = h[0] | (h[1] << 8), element = h[2] | (h[3] << 8);
-      if (group != 0x0002)
+      if (group != 0x0002 && pos >= metaEnd)
         break;
       const char v0 = char(h[4]), v1 = char(h[5]);
       if (!IsStandardVr(v0, v1))
@@ -673,7 +676,15 @@ CheckElementLengths(ByteSource & src, std::string & why, TopLevel * top = nullpt
         why = "file meta element claims more bytes than the file holds";
         return false;
       }
-      if (element == 0x0010 && length < 128)
+      if (group == 0x0002 && element == 0x0000 && length == 4 && metaEnd == 0)
+      {
+        std::uint8_t g[4];
+        if (src.Read(pos, g, 4))
+          metaEnd =
+            pos + 4 +
+            (std::uint32_t(g[0]) | std::uint32_t(g[1]) << 8 | std::uint32_t(g[2]) << 16 | std::uint32_t(g[3]) << 24);
+      }
+      if (group == 0x0002 && element == 0x0010 && length < 128)
       {
         std::vector<char> uid(length);
         if (src.Read(pos, uid.data(), length))
@@ -725,23 +736,32 @@ CheckElementLengths(ByteSource & src, std::string & why, TopLevel * top = nullpt
     return WalkLengths(inflated, p, inflated.Size(), true, false, 0, why);
   }
   bool explicitVr = true, bigEndian = false;
-  if (syntax == "1.2.840.10008.1.2")
-    explicitVr = false;
-  else if (syntax == "1.2.840.10008.1.2.2")
-    bigEndian = true;
-  else if (syntax.empty())
+  // the dataset's encoding as DCMTK takes it from the meta header: through DcmXfer of the UID as a C string (a UID
+  // starting with NUL is "", DCMTK's virtual big endian implicit syntax; found by fuzzing)
+  const E_TransferSyntax xfer = syntax.empty() ? EXS_Unknown : DcmXfer(syntax.c_str()).getXfer();
+  if (xfer != EXS_Unknown)
   {
-    // no meta header: big endian when the first group reads as 0002/0008 only that way (as LooksLikeDicom
-    // accepts it; DCMTK then detects big endian too: a fuzzed implicit big-endian element claimed 1.1 GB), explicit
-    // VR when bytes 4-5 look like a VR
+    const DcmXfer known(xfer);
+    explicitVr = known.isExplicitVR();
+    bigEndian = known.isBigEndian();
+  }
+  else
+  {
+    // no meta header, or a transfer syntax DCMTK does not know: DCMTK guesses from the first element, and so must
+    // the walk (found by fuzzing: a file without meta header that reads 0002/0008 only big endian made DCMTK read
+    // an implicit big-endian element of 1.1 GB). The rules of DCMTK's
+    // DcmItem::checkTransferSyntax: explicit VR when bytes 4-5 are a standard VR; big endian when only the
+    // big-endian reading of the tag is in the dictionary, or both are and only it has a group below 0x100.
     std::uint8_t h[6] = {};
     if (src.Read(pos, h, 6))
     {
-      const unsigned groupLE = h[0] | (h[1] << 8), groupBE = (h[0] << 8) | h[1];
-      const unsigned elementLE = h[2] | (h[3] << 8);
-      bigEndian =
-        !((groupLE == 0x0002 || groupLE == 0x0008) && elementLE < 0x0100) && (groupBE == 0x0002 || groupBE == 0x0008);
-      explicitVr = std::isupper(h[4]) && std::isupper(h[5]);
+      const auto known = [](unsigned g, unsigned e)
+      { return DcmTag(DcmTagKey(static_cast<Uint16>(g), static_cast<Uint16>(e))).error().good(); };
+      const unsigned groupLE = h[0] | (h[1] << 8), elementLE = h[2] | (h[3] << 8);
+      const unsigned groupBE = (h[0] << 8) | h[1], elementBE = (h[2] << 8) | h[3];
+      const bool little = known(groupLE, elementLE), big = known(groupBE, elementBE);
+      bigEndian = (big && !little) || (big && little && groupLE > 0xff && groupBE <= 0xff);
+      explicitVr = std::isalpha(h[4]) && std::isalpha(h[5]) && IsStandardVr(char(h[4]), char(h[5]));
     }
   }
   if (top)

@@ -526,3 +526,42 @@ TEST(DicomImport, BigEndianFileWithoutMetaHeaderIsWalkedBigEndian)
   EXPECT_NE(notes.find("claims 1124073472 bytes"), std::string::npos) << notes;
 }
 } // namespace
+
+namespace
+{
+TEST(DicomImport, GarbledTransferSyntaxIsWalkedAsDcmtkReadsIt)
+{
+  // Found by fuzzing: a transfer syntax UID starting with NUL reads as "" in DCMTK, which is the UID of its virtual
+  // "big endian implicit" syntax, so DCMTK reads the dataset big endian implicit, while the length walk assumed
+  // explicit VR little endian; an element claiming 1.1 GB got through. The walk now takes the syntax as DCMTK does.
+  gw::testing::ScratchDir dir;
+  std::string bytes(128, '\0');
+  bytes += "DICM";
+  const std::string ts = std::string(9, '\0') + "\x14" + "10008.1.2."; // garbled: 20 bytes
+  bytes += le16(0x0002) + le16(0x0010) + "UI" + le16(static_cast<unsigned>(ts.size())) + ts;
+  // big endian implicit: tag (0008,0016), length 0x43530000
+  bytes += std::string("\x00\x08\x00\x16\x43\x53\x00\x00", 8) + "1.2.840.10008.5.1.4.1.1.4";
+  const std::string notes = ScanRefusedFile(dir, bytes);
+  EXPECT_NE(notes.find("element (0008,0016) claims 1129512960 bytes"), std::string::npos) << notes;
+}
+} // namespace
+
+namespace
+{
+TEST(DicomImport, ElementsInsideTheDeclaredMetaLengthAreWalkedAsMeta)
+{
+  // Found by fuzzing: DCMTK reads every element inside the length (0002,0000) declares as a file meta element,
+  // whatever its group; the walk stopped at the first non-0002 element, so a (3236,322e) with a non-standard VR
+  // (DCMTK then guesses its length field) inside the meta length made DCMTK allocate 4 GB.
+  gw::testing::ScratchDir dir;
+  const std::string ts = "1.2.840.10008.1.2.1"; // odd length: padded with NUL
+  const std::string meta = le16(0x0002) + le16(0x0010) + "UI" + le16(20) + ts + std::string(1, '\0') + le16(0x3236) +
+                           le16(0x322e) + std::string("\x02\x00", 2) + le16(2) + "AB";
+  std::string bytes(128, '\0');
+  bytes += "DICM";
+  bytes += le16(0x0002) + le16(0x0000) + "UL" + le16(4) + le32(static_cast<unsigned>(meta.size())) + meta;
+  bytes += le16(0x0008) + le16(0x0060) + "CS" + le16(2) + "MR";
+  const std::string notes = ScanRefusedFile(dir, bytes);
+  EXPECT_NE(notes.find("unknown value representation in the file meta header"), std::string::npos) << notes;
+}
+} // namespace
