@@ -6,6 +6,7 @@
 #include <fstream>
 #include <limits>
 #include <optional>
+#include <sstream>
 #include <utility>
 #include <vector>
 
@@ -122,9 +123,12 @@ ReadMetaHeader(const fs::path & path)
       ++b;
     if (b == line.size())
       continue; // MetaIO skips blank lines
-    std::size_t sep = line.find_first_of("=:", b);
+    const std::size_t sep = line.find_first_of("=:", b);
     if (sep == std::string::npos)
-      sep = line.size();
+      // MetaIO would look for the separator on the next lines (MET_SkipToVal) and read the following fields out of
+      // step with their lines, past ElementDataFile into the voxel bytes (found by fuzzing: a line "ElementType1"
+      // made MetaIO take "ElementDataFile = LOCAL" as its value and copy a binary "field name" into 255 bytes)
+      ThrowInput("MetaImage header of " + name + " has a line without '=' or ':'");
     std::size_t ke = sep;
     while (ke > b && blank(line[ke - 1]))
       --ke;
@@ -152,6 +156,29 @@ MetaTrue(const std::string & value)
   return !value.empty() && (value[0] == 'T' || value[0] == 't' || value[0] == '1');
 }
 
+/// How many numbers MetaIO reads for a numeric MetaObject/MetaImage field (0: not a numeric field or unknown).
+int
+MetaArrayLength(const std::string & key, int dims)
+{
+  static const char * const perAxis[] = { "Offset",  "Position",       "Origin",     "CenterOfRotation",
+                                          "DimSize", "ElementSpacing", "ElementSize" };
+  static const char * const matrix[] = { "TransformMatrix", "Rotation", "Orientation" };
+  static const char * const scalar[] = {
+    "NDims", "ID", "ParentID", "HeaderSize", "ElementNumberOfChannels", "ElementMin", "ElementMax", "CompressedDataSize"
+  };
+  const int d = std::max(dims, 1);
+  for (const char * k : perAxis)
+    if (key == k)
+      return d;
+  for (const char * k : matrix)
+    if (key == k)
+      return d * d;
+  for (const char * k : scalar)
+    if (key == k)
+      return 1;
+  return key == "Color" ? 4 : 0;
+}
+
 /// Field rules for MetaImage headers, before MetaIO parses them (see ReadMetaHeader for the line rules); returns
 /// the parsed header:
 /// - NDims must be a plain integer 1..10: MetaIO reads NDims values for every per-axis field (a huge NDims kept
@@ -167,15 +194,29 @@ CheckMetaImageHeader(const fs::path & path)
 {
   const std::string name = path.filename().string();
   MetaHeader header = ReadMetaHeader(path);
+  int dims = 0; // NDims once read (MetaIO refuses per-axis fields before it)
   for (const auto & [key, value] : header.fields)
   {
     if (key == "NDims")
     {
       const bool digits = !value.empty() && value.size() <= 2 &&
                           std::all_of(value.begin(), value.end(), [](unsigned char c) { return std::isdigit(c) != 0; });
-      const int dims = digits ? std::stoi(value) : 0;
+      dims = digits ? std::stoi(value) : 0;
       if (dims < 1 || dims > 10)
         ThrowInput("MetaImage header of " + name + ": NDims '" + value + "' is not 1..10");
+    }
+    else if (const int count = MetaArrayLength(key, dims); count > 0)
+    {
+      // MetaIO reads numeric fields with operator>>, which continues on the next lines when a line holds fewer
+      // values than the field needs; its fields would then be read out of step with the lines checked here
+      std::istringstream values(value);
+      std::string token;
+      int n = 0;
+      while (values >> token)
+        ++n;
+      if (n < count)
+        ThrowInput("MetaImage header of " + name + ": " + key + " needs " + std::to_string(count) +
+                   " values on its line");
     }
     else if (key == "BinaryData" && !MetaTrue(value))
       ThrowInput("MetaImage header of " + name + ": ASCII voxel data (BinaryData = " + value +

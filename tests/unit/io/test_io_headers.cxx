@@ -435,6 +435,25 @@ TEST(ImageIoHeaders, MetaImageFieldsSplitAsMetaIoDoes)
   ExpectRefused(dir / "up.mhd", "outside the header's folder");
 }
 
+// MetaIO reads a field's value on the next lines when its own line has no separator (MET_SkipToVal) or fewer numbers
+// than the field needs (operator>>): its fields would then be read out of step with the lines checked here. Found
+// by fuzzing: after a line "ElementType1", MetaIO took "ElementDataFile = LOCAL" as that line's value, parsed the
+// voxel bytes as field names and overflowed a 255-byte name buffer (glibc: buffer overflow detected).
+TEST(ImageIoHeaders, MetaImageFieldsReadInStepWithTheirLines)
+{
+  gw::testing::ScratchDir dir("io_headers");
+  const std::string head = "ObjectType = Image\nNDims = 3\n";
+  const std::string tail = "ElementType = MET_UCHAR\nElementDataFile = LOCAL\n" + std::string(64, '\x03');
+  WriteBytes(dir / "ok.mha", head + "ElementSpacing = 1 1 1\nDimSize = 4 4 4\n" + tail);
+  EXPECT_FLOAT_EQ(io::ReadFloatImage(dir / "ok.mha")->GetBufferPointer()[63], 3.0f) << "control, exact";
+  WriteBytes(dir / "no_separator.mha", head + "ElementSpacing = 1 1 1\nDimSize = 4 4 4\nElementType1\n" + tail);
+  ExpectRefused(dir / "no_separator.mha", "without '=' or ':'");
+  WriteBytes(dir / "short_array.mha", head + "ElementSpacing = 1 1\nDimSize = 4 4 4\n" + tail);
+  ExpectRefused(dir / "short_array.mha", "ElementSpacing needs 3 values");
+  WriteBytes(dir / "short_matrix.mha", head + "TransformMatrix = 1 0 0 0 1 0 0 0\nDimSize = 4 4 4\n" + tail);
+  ExpectRefused(dir / "short_matrix.mha", "TransformMatrix needs 9 values");
+}
+
 // Every header line MetaIO parses is checked: the line checks (printable, at most 250 characters) run up to the
 // field named exactly ElementDataFile (MetaIO's last field; "ElementDataFileX" is another field and MetaIO reads on),
 // and a header without ElementDataFile in its first 200 lines is refused (MetaIO would parse the voxel bytes as
