@@ -514,6 +514,7 @@ struct TopLevel
 {
   std::uint64_t datasetOffset = 0, headerEnd = 0, elementOffset = 0, valueOffset = 0, valueLength = 0;
   bool floatPixels = false, encapsulated = false, explicitVr = true, bigEndian = false, deflated = false;
+  std::string mediaStorageSopClass; ///< (0002,0002) of the file meta header
 };
 
 /// Walks the element headers of [pos, end) and checks that no defined length runs past `end` (the enclosing
@@ -683,6 +684,15 @@ CheckElementLengths(ByteSource & src, std::string & why, TopLevel * top = nullpt
           metaEnd =
             pos + 4 +
             (std::uint32_t(g[0]) | std::uint32_t(g[1]) << 8 | std::uint32_t(g[2]) << 16 | std::uint32_t(g[3]) << 24);
+      }
+      if (top && group == 0x0002 && element == 0x0002 && length < 128)
+      {
+        std::vector<char> uid(length);
+        if (src.Read(pos, uid.data(), length))
+          top->mediaStorageSopClass.assign(uid.begin(), uid.end());
+        while (!top->mediaStorageSopClass.empty() &&
+               (top->mediaStorageSopClass.back() == '\0' || top->mediaStorageSopClass.back() == ' '))
+          top->mediaStorageSopClass.pop_back();
       }
       if (group == 0x0002 && element == 0x0010 && length < 128)
       {
@@ -998,6 +1008,13 @@ Load(const fs::path & path, Loaded & loaded, bool headerOnly, std::string & erro
       error = "malformed DICOM: " + why;
       return false;
     }
+  }
+  // a DICOMDIR indexes the files of a medium and holds no image: not parsed (its directory records are the largest
+  // structure DCMTK builds from a header, and DCMTK leaks them when a record is malformed; found by fuzzing)
+  if (loaded.top.mediaStorageSopClass == UID_MediaStorageDirectoryStorage)
+  {
+    error = "DICOMDIR (an index of the files on a medium, not an image)";
+    return false;
   }
   if (loaded.top.deflated)
   {

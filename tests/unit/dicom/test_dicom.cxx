@@ -565,3 +565,25 @@ TEST(DicomImport, ElementsInsideTheDeclaredMetaLengthAreWalkedAsMeta)
   EXPECT_NE(notes.find("unknown value representation in the file meta header"), std::string::npos) << notes;
 }
 } // namespace
+
+namespace
+{
+TEST(DicomImport, DicomdirIsSkippedWithoutParsing)
+{
+  // Found by fuzzing: DCMTK leaks the directory records of a malformed DICOMDIR. A DICOMDIR indexes the files of a
+  // medium and holds no image: it is skipped from its file meta header alone.
+  gw::testing::ScratchDir dir;
+  std::string bytes(128, '\0');
+  bytes += "DICM";
+  const std::string sop = "1.2.840.10008.1.3.10"; // Media Storage Directory Storage (20 characters)
+  const std::string ts = "1.2.840.10008.1.2.1";   // odd length: padded with NUL
+  bytes += le16(0x0002) + le16(0x0002) + "UI" + le16(20) + sop;
+  bytes += le16(0x0002) + le16(0x0010) + "UI" + le16(20) + ts + std::string(1, '\0');
+  // a directory record sequence with one item holding a malformed record (a UL of odd length)
+  const std::string record = le16(0x0004) + le16(0x1400) + "UL" + le16(3) + "abc";
+  const std::string item = le16(0xFFFE) + le16(0xE000) + le32(static_cast<unsigned>(record.size())) + record;
+  bytes += le16(0x0004) + le16(0x1220) + "SQ" + le16(0) + le32(static_cast<unsigned>(item.size())) + item;
+  const std::string notes = ScanRefusedFile(dir, bytes);
+  EXPECT_NE(notes.find("DICOMDIR"), std::string::npos) << notes;
+}
+} // namespace
