@@ -1598,22 +1598,23 @@ DecodeJ2k(const std::uint8_t * data, std::size_t size, const PixelBlock & block,
   opj_stream_set_skip_function(stream, J2kSkip);
   opj_stream_set_seek_function(stream, J2kSeek);
   opj_image_t * image = nullptr;
-  const bool ok =
-    opj_read_header(stream, codec, &image) && opj_decode(codec, stream, image) && opj_end_decompress(codec, stream);
+  bool ok = opj_read_header(stream, codec, &image) && image;
+  // the codestream's own image size is checked before OpenJPEG allocates for it (found by fuzzing: a changed size
+  // field made OpenJPEG allocate 33 GB); a frame larger than 8192 x 8192 is no MR or CT image
+  const bool sizeMatches = ok && image->numcomps >= block.samplesPerPixel && image->numcomps <= 4 &&
+                           image->comps[0].w == block.columns && image->comps[0].h == block.rows &&
+                           std::size_t(block.rows) * block.columns <= (std::size_t{ 1 } << 26);
+  ok = sizeMatches && opj_decode(codec, stream, image) && opj_end_decompress(codec, stream);
   opj_stream_destroy(stream);
   opj_destroy_codec(codec);
-  if (!ok || !image)
+  if (!ok)
   {
+    const bool wrongSize = image && !sizeMatches;
     if (image)
       opj_image_destroy(image);
-    ThrowInput("JPEG 2000 decoding failed");
+    ThrowInput(wrongSize ? "JPEG 2000 image size does not match Rows/Columns" : "JPEG 2000 decoding failed");
   }
   const std::size_t pixels = std::size_t(block.rows) * block.columns;
-  if (image->numcomps < block.samplesPerPixel || image->comps[0].w != block.columns || image->comps[0].h != block.rows)
-  {
-    opj_image_destroy(image);
-    ThrowInput("JPEG 2000 image size does not match Rows/Columns");
-  }
   const std::size_t bytesPer = block.bitsAllocated / 8;
   const std::size_t start = out.size();
   out.resize(start + pixels * block.samplesPerPixel * bytesPer);

@@ -438,3 +438,38 @@ TEST(DicomExternal, SiemensCsaDiffusionAsNibabelExpects)
   EXPECT_NEAR(dot(row), expected[1], 1e-4);
   EXPECT_NEAR(dot(normal), expected[2], 1e-4);
 }
+
+namespace
+{
+TEST(DicomExternal, Jpeg2000CodestreamSizeCheckedBeforeDecoding)
+{
+  GW_REQUIRE_EXTERNAL(root, "dicom/transfer_syntaxes");
+  // Found by fuzzing: a changed size field in the JPEG 2000 codestream made OpenJPEG allocate 33 GB. The codestream's
+  // image size (SIZ marker) must equal Rows/Columns before OpenJPEG decodes. Here the 384 x 384 mosaic of file 9
+  // (JPEG 2000 lossless) claims 30000 x 30000 pixels in one tile (3.6 GB to decode).
+  std::ifstream in(root / "In" / "9.dcm", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::size_t soc = bytes.find(std::string("\xff\x4f\xff\x51", 4));
+  ASSERT_NE(soc, std::string::npos) << "SOC and SIZ markers";
+  auto put32 = [&](std::size_t at, std::uint32_t v)
+  {
+    for (int k = 0; k < 4; ++k)
+      bytes[at + k] = static_cast<char>(v >> (24 - 8 * k)); // big endian
+  };
+  for (std::size_t field : { 8u, 12u, 24u, 28u }) // Xsiz, Ysiz, XTsiz, YTsiz after SOC
+    put32(soc + field, 30000);
+  gw::testing::ScratchDir dir("gwj2k");
+  std::ofstream(dir / "big.dcm", std::ios::binary) << bytes;
+  const auto scan = gw::dicom::ScanDirectories({ dir.Path() });
+  ASSERT_EQ(scan.series.size(), 1u) << "the header itself is valid";
+  try
+  {
+    gw::dicom::LoadSeries(scan.series[0]);
+    ADD_FAILURE() << "a codestream of another size than Rows/Columns was decoded";
+  }
+  catch (const gw::Error & e)
+  {
+    EXPECT_NE(std::string(e.what()).find("does not match Rows/Columns"), std::string::npos) << e.what();
+  }
+}
+} // namespace
