@@ -170,17 +170,11 @@ WriteBytes(const fs::path & path, bool gzip, const std::vector<std::vector<char>
 {
   if (gzip)
   {
-    std::ofstream out(path, std::ios::binary);
-    if (!out)
-      ThrowOutput("cannot write " + path.string());
     std::vector<std::pair<const std::uint8_t *, std::size_t>> input;
     for (const auto & c : chunks)
       input.emplace_back(reinterpret_cast<const std::uint8_t *>(c.data()), c.size());
     input.emplace_back(payload.data(), payload.size());
-    io::WriteGzip(out, input);
-    out.close();
-    if (!out)
-      ThrowOutput("write failed: " + path.string());
+    io::WriteGzipFile(path, input);
     return;
   }
   std::ofstream out(path, std::ios::binary);
@@ -297,11 +291,7 @@ WriteSeries(const LoadedSeries & s, const fs::path & basePath, const std::string
                         if (!out)
                           ThrowOutput("write failed: " + tmp.string());
                       }
-                      std::ofstream out(tmp, std::ios::binary | std::ios::app);
-                      io::WriteGzip(out, { { payload.data(), payload.size() } });
-                      out.close();
-                      if (!out)
-                        ThrowOutput("write failed: " + tmp.string());
+                      io::WriteGzipFile(tmp, { { payload.data(), payload.size() } }, true);
                     });
     written.push_back(image);
   }

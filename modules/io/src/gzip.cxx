@@ -2,6 +2,7 @@
 #include "gw/io/gzip.h"
 
 #include <algorithm>
+#include <fstream>
 
 #include <libdeflate.h>
 #include <zlib.h>
@@ -10,6 +11,8 @@
 #include "gw/core/parallel.h"
 
 namespace gw::io
+{
+namespace
 {
 void
 WriteGzip(std::ostream & out, const std::vector<std::pair<const std::uint8_t *, std::size_t>> & parts)
@@ -73,5 +76,19 @@ WriteGzip(std::ostream & out, const std::vector<std::pair<const std::uint8_t *, 
     trailer[4 + k] = static_cast<unsigned char>((total >> (8 * k)) & 0xFF); // ISIZE: size modulo 2^32
   }
   out.write(reinterpret_cast<const char *>(trailer), sizeof(trailer));
+}
+} // namespace
+
+void
+WriteGzipFile(const fs::path & path, const std::vector<std::pair<const std::uint8_t *, std::size_t>> & parts,
+              bool append)
+{
+  std::ofstream out(path, std::ios::binary | (append ? std::ios::app : std::ios::trunc));
+  if (!out)
+    ThrowOutput("cannot write " + path.string());
+  WriteGzip(out, parts);
+  out.close();
+  if (!out)
+    ThrowOutput("write failed: " + path.string());
 }
 } // namespace gw::io

@@ -161,16 +161,12 @@ private:
   std::size_t m_Size = 0;
 };
 
-/// Replaces the file's content by its gzip (see WriteGzip).
+/// Replaces the file's content by its gzip (see WriteGzipFile).
 void
 GzipFileInPlace(const fs::path & path)
 {
   const std::string data = ReadFile(path);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  WriteGzip(out, { { reinterpret_cast<const std::uint8_t *>(data.data()), data.size() } });
-  out.close();
-  if (!out)
-    ThrowOutput("write failed for " + path.string());
+  WriteGzipFile(path, { { reinterpret_cast<const std::uint8_t *>(data.data()), data.size() } });
 }
 
 template <typename TImage>
