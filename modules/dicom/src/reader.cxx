@@ -685,23 +685,20 @@ CheckElementLengths(ByteSource & src, std::string & why, TopLevel * top = nullpt
             pos + 4 +
             (std::uint32_t(g[0]) | std::uint32_t(g[1]) << 8 | std::uint32_t(g[2]) << 16 | std::uint32_t(g[3]) << 24);
       }
+      // a UID value without its padding (NUL or space)
+      auto uid = [&]()
+      {
+        std::string value(static_cast<std::size_t>(length), '\0');
+        if (!src.Read(pos, value.data(), value.size()))
+          value.clear();
+        while (!value.empty() && (value.back() == '\0' || value.back() == ' '))
+          value.pop_back();
+        return value;
+      };
       if (top && group == 0x0002 && element == 0x0002 && length < 128)
-      {
-        std::vector<char> uid(length);
-        if (src.Read(pos, uid.data(), length))
-          top->mediaStorageSopClass.assign(uid.begin(), uid.end());
-        while (!top->mediaStorageSopClass.empty() &&
-               (top->mediaStorageSopClass.back() == '\0' || top->mediaStorageSopClass.back() == ' '))
-          top->mediaStorageSopClass.pop_back();
-      }
+        top->mediaStorageSopClass = uid();
       if (group == 0x0002 && element == 0x0010 && length < 128)
-      {
-        std::vector<char> uid(length);
-        if (src.Read(pos, uid.data(), length))
-          syntax.assign(uid.begin(), uid.end());
-        while (!syntax.empty() && (syntax.back() == '\0' || syntax.back() == ' '))
-          syntax.pop_back();
-      }
+        syntax = uid();
       pos += length;
     }
   }
