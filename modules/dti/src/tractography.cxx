@@ -15,6 +15,7 @@
 #include "gw/core/error.h"
 #include "gw/core/files.h"
 #include "gw/core/log.h"
+#include "gw/core/random.h"
 #include "gw/dti/gradient_check.h"
 #include "internal.h"
 
@@ -235,15 +236,6 @@ private:
   double m_CosAngle = 0.7;
 };
 
-std::uint64_t
-SplitMix(std::uint64_t & state)
-{
-  std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
 double
 Length(const std::vector<Vec3> & line)
 {
@@ -331,9 +323,9 @@ TrackTensors(const TensorImage * tensor, const TrackingRegions & regions, const 
           Vec3 ci(static_cast<double>(i), static_cast<double>(j), static_cast<double>(k));
           if (options.seedsPerVoxel > 1)
           {
-            std::uint64_t state = options.seed * 0x100000001B3ull ^ (v * 1315423911ull + n);
+            Random jitter(options.seed * 0x100000001B3ull ^ (v * 1315423911ull + n));
             for (int a = 0; a < 3; ++a)
-              ci(a) += static_cast<double>(SplitMix(state) >> 11) * 0x1.0p-53 - 0.5;
+              ci(a) += jitter.Uniform() - 0.5;
           }
           seedPoints.push_back(tracker.GetFrame().Physical(ci));
         }

@@ -10,7 +10,6 @@
 #include <fstream>
 #include <limits>
 #include <memory>
-#include <optional>
 
 #include <fcntl.h>
 #include <libdeflate.h>

@@ -11,6 +11,7 @@
 #include "gw/core/log.h"
 #include "gw/core/progress.h"
 #include "gw/core/provenance.h"
+#include "gw/core/random.h"
 #include "gw/dicom/writer.h"
 #include "gw/io/dwi_io.h"
 #include "gw/io/image_io.h"
@@ -24,45 +25,7 @@ namespace
 constexpr double Pi = 3.14159265358979323846;
 
 // ---------------------------------------------------------------- deterministic random numbers
-/// splitmix64 + own Box-Muller: identical on every platform and standard library.
-class Rng
-{
-public:
-  explicit Rng(std::uint64_t seed)
-    : m_State(seed)
-  {
-  }
-  std::uint64_t NextU64()
-  {
-    std::uint64_t z = (m_State += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  double Uniform() { return static_cast<double>(NextU64() >> 11) * (1.0 / 9007199254740992.0); }
-  double Symmetric() { return 2.0 * Uniform() - 1.0; }
-  double Normal()
-  {
-    if (m_HasSpare)
-    {
-      m_HasSpare = false;
-      return m_Spare;
-    }
-    double u1 = Uniform();
-    while (u1 <= 1e-300)
-      u1 = Uniform();
-    const double u2 = Uniform();
-    const double r = std::sqrt(-2.0 * std::log(u1));
-    m_Spare = r * std::sin(2.0 * Pi * u2);
-    m_HasSpare = true;
-    return r * std::cos(2.0 * Pi * u2);
-  }
-
-private:
-  std::uint64_t m_State;
-  bool m_HasSpare = false;
-  double m_Spare = 0.0;
-};
+using Rng = gw::Random;
 
 /// Seed of an independent stream: FNV-1a of the label mixed with the study seed and the timepoint.
 std::uint64_t

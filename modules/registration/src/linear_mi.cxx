@@ -23,6 +23,7 @@
 
 #include "gw/core/error.h"
 #include "gw/core/parallel.h"
+#include "gw/core/random.h"
 #include "internal.h"
 
 namespace gw::registration::internal
@@ -30,27 +31,6 @@ namespace gw::registration::internal
 namespace
 {
 constexpr int Padding = 2; ///< histogram bins left empty at each end (B-spline Parzen window support)
-
-/// splitmix64: a small, fully specified generator (identical streams on every platform and library).
-class SplitMix
-{
-public:
-  explicit SplitMix(std::uint64_t seed)
-    : m_State(seed)
-  {
-  }
-  std::uint64_t Next()
-  {
-    std::uint64_t z = (m_State += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  double Uniform() { return static_cast<double>(Next() >> 11) * (1.0 / 9007199254740992.0); } ///< [0,1)
-
-private:
-  std::uint64_t m_State;
-};
 
 inline double
 BSpline3(double u)
@@ -294,7 +274,7 @@ public:
     if (inMask == 0)
       ThrowInput("the fixed cost mask is empty at this resolution");
     const double keep = std::min(1.0, static_cast<double>(samples) / static_cast<double>(inMask));
-    SplitMix rng(seed);
+    Random rng(seed);
     std::vector<std::array<double, 3>> points;
     std::vector<double> values;
     points.reserve(static_cast<std::size_t>(samples * 1.1) + 16);

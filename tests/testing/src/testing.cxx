@@ -57,45 +57,6 @@ ScratchDir::~ScratchDir()
   fs::remove_all(m_Path, ec);
 }
 
-Rng::Rng(std::uint64_t seed)
-  : m_State(seed)
-{
-}
-
-std::uint64_t
-Rng::NextU64()
-{
-  std::uint64_t z = (m_State += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-double
-Rng::Uniform()
-{
-  return static_cast<double>(NextU64() >> 11) * (1.0 / 9007199254740992.0);
-}
-
-double
-Rng::Normal()
-{
-  if (m_HasSpare)
-  {
-    m_HasSpare = false;
-    return m_Spare;
-  }
-  double u1 = 0.0;
-  do
-    u1 = Uniform();
-  while (u1 <= 0.0);
-  const double u2 = Uniform();
-  const double r = std::sqrt(-2.0 * std::log(u1));
-  m_Spare = r * std::sin(2.0 * M_PI * u2);
-  m_HasSpare = true;
-  return r * std::cos(2.0 * M_PI * u2);
-}
-
 double
 Dice(const MaskImage * a, const MaskImage * b)
 {

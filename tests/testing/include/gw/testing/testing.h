@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include "gw/core/random.h"
 #include "gw/core/types.h"
 
 namespace gw::testing
@@ -39,20 +40,8 @@ private:
   fs::path m_Path;
 };
 
-/// \brief Deterministic pseudo-random numbers identical on every platform: splitmix64 + own Box-Muller.
-class Rng
-{
-public:
-  explicit Rng(std::uint64_t seed);
-  std::uint64_t NextU64();
-  double Uniform(); ///< [0,1)
-  double Normal();  ///< N(0,1)
-
-private:
-  std::uint64_t m_State;
-  bool m_HasSpare = false;
-  double m_Spare = 0.0;
-};
+/// \brief The project's deterministic generator (splitmix64, Box-Muller): same streams on every platform.
+using Rng = gw::Random;
 
 /// \brief Dice coefficient of two masks (non-zero = inside) on the same grid; 1 when both are empty.
 double Dice(const MaskImage * a, const MaskImage * b);
