@@ -4,7 +4,8 @@
 #include <algorithm>
 #include <fstream>
 
-#include <libdeflate.h>
+#include <isa-l/crc.h>
+#include <isa-l/igzip_lib.h>
 #include <zlib.h>
 
 #include "gw/core/error.h"
@@ -34,23 +35,27 @@ WriteGzip(std::ostream & out, const std::vector<std::pair<const std::uint8_t *, 
   auto compress = [&](std::size_t i)
   {
     const auto [data, size] = pieces[i];
-    crcs[i] = libdeflate_crc32(0, data, size); // several times zlib's speed (carry-less multiply)
-    z_stream zs{};
-    if (deflateInit2(&zs, 1, Z_DEFLATED, -15, 8, Z_RLE) != Z_OK)
-      ThrowOutput("gzip compression failed");
-    std::vector<std::uint8_t> & c = compressed[i];
-    c.resize(deflateBound(&zs, static_cast<uLong>(size)) + 16);
-    zs.next_in = const_cast<Bytef *>(data);
-    zs.avail_in = static_cast<uInt>(size);
-    zs.next_out = c.data();
-    zs.avail_out = static_cast<uInt>(c.size());
+    crcs[i] = crc32_gzip_refl(0, data, size); // ISA-L's carry-less multiply CRC, several times zlib's speed
+    std::vector<std::uint8_t> levelBuffer(ISAL_DEF_LVL1_DEFAULT);
+    isal_zstream zs;
+    isal_deflate_stateless_init(&zs);
+    zs.level = 1;
+    zs.level_buf = levelBuffer.data();
+    zs.level_buf_size = static_cast<std::uint32_t>(levelBuffer.size());
+    zs.gzip_flag = 0; // raw deflate: the gzip header and trailer are written around the joined pieces
     const bool last = i + 1 == pieces.size();
-    const int rc = deflate(&zs, last ? Z_FINISH : Z_SYNC_FLUSH);
-    const bool ok = last ? rc == Z_STREAM_END : (rc == Z_OK && zs.avail_in == 0 && zs.avail_out > 0);
-    c.resize(c.size() - zs.avail_out);
-    deflateEnd(&zs);
-    if (!ok)
+    zs.end_of_stream = last ? 1 : 0;
+    zs.flush = last ? NO_FLUSH : FULL_FLUSH; // FULL_FLUSH: ends on a byte boundary, no reference to earlier data
+    std::vector<std::uint8_t> & c = compressed[i];
+    // stateless output must fit at once: at worst stored blocks (5 bytes per 64 KiB) after a block header
+    c.resize(size + size / 16 + 2 * ISAL_DEF_MAX_HDR_SIZE + 64);
+    zs.next_in = const_cast<std::uint8_t *>(data);
+    zs.avail_in = static_cast<std::uint32_t>(size);
+    zs.next_out = c.data();
+    zs.avail_out = static_cast<std::uint32_t>(c.size());
+    if (isal_deflate_stateless(&zs) != COMP_OK || zs.avail_in != 0)
       ThrowOutput("gzip compression failed");
+    c.resize(c.size() - zs.avail_out);
   };
   ParallelFor(pieces.size(), ThreadCount(0, 4), 1,
               [&](std::size_t begin, std::size_t end)
