@@ -71,11 +71,14 @@ def subject_dirs(out):
 
 
 def strip_volatile(j):
-    """summary.json without its volatile keys: run times (keys ending in 'seconds')."""
+    """summary.json without its volatile parts: run times (keys ending in 'seconds', and the '(0.0457 s)' at the end
+    of the registration's stage lines)."""
     if isinstance(j, dict):
         return {k: strip_volatile(v) for k, v in j.items() if not k.endswith("seconds")}
     if isinstance(j, list):
         return [strip_volatile(v) for v in j]
+    if isinstance(j, str):
+        return re.sub(r" \([0-9.e+-]+ s\)$", "", j)
     return j
 
 
