@@ -17,6 +17,9 @@ find_package(ZLIB REQUIRED)
 # and every gzip writer). Linked by its full path so that the exported gw::io needs no imported target downstream.
 find_path(GW_ISAL_INCLUDE_DIR isa-l/igzip_lib.h REQUIRED)
 find_library(GW_ISAL_LIBRARY NAMES isal REQUIRED)
+# GNU Nettle (nettle-dev): SHA-256 of inputs and outputs for provenance. Linked by its full path, as ISA-L.
+find_path(GW_NETTLE_INCLUDE_DIR nettle/sha2.h REQUIRED)
+find_library(GW_NETTLE_LIBRARY NAMES nettle REQUIRED)
 find_package(Threads REQUIRED)
 if(GW_BUILD_TESTING OR NOT DEFINED GW_BUILD_TESTING)
   find_package(GTest REQUIRED)

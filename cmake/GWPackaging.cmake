@@ -30,5 +30,5 @@ set(CPACK_DEBIAN_PACKAGE_SECTION science)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS OFF)
 # Runtime libraries of the apps (Debian 12 package names); -dev packages for find_package users.
 set(CPACK_DEBIAN_PACKAGE_DEPENDS
-  "libinsighttoolkit5.2, libdcmtk17, libopenjp2-7, zlib1g, libisal2, libssl3, libinsighttoolkit5-dev, libdcmtk-dev, libeigen3-dev, nlohmann-json3-dev, libcli11-dev")
+  "libinsighttoolkit5.2, libdcmtk17, libopenjp2-7, zlib1g, libisal2, libnettle8, libinsighttoolkit5-dev, libdcmtk-dev, libeigen3-dev, nlohmann-json3-dev, libcli11-dev")
 include(CPack)

@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake ccache pkg-config git clang-format
   # libraries
   libinsighttoolkit5-dev libdcmtk-dev libeigen3-dev libcli11-dev libgtest-dev
-  nlohmann-json3-dev libopenjp2-7-dev zlib1g-dev libisal-dev libssl-dev
+  nlohmann-json3-dev libopenjp2-7-dev zlib1g-dev libisal-dev nettle-dev
   # test helpers
   libxml2-utils libgdcm-tools python3 python3-numpy python3-nibabel
   # peer tools used by tests and benchmarks
