@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <iomanip>
@@ -13,6 +14,7 @@
 
 #include <CLI/CLI.hpp>
 #include <malloc.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "gw/core/error.h"
@@ -992,6 +994,27 @@ WriteReturnParameters(const std::string & path, const std::map<std::string, std:
 }
 } // namespace
 
+namespace
+{
+/// Grows the heap by 30 MB at once and asks for transparent huge pages on it (advice only: ignored where THP is
+/// off): images and scratch buffers then fault in 2 MB at a time instead of 4 kB (a page fault costs about 2.5 us
+/// in a virtual machine; gw_dti's inflate, fit and write took about 5 ms less of its 44). The freed block stays in the
+/// heap (trim threshold above) for the allocations that follow; untouched parts take no memory.
+void
+ReserveHugePageHeap()
+{
+  constexpr std::size_t Reserve = std::size_t{ 30 } << 20, Huge = std::size_t{ 1 } << 21;
+  void * p = std::malloc(Reserve);
+  if (!p)
+    return;
+  const auto begin = (reinterpret_cast<std::uintptr_t>(p) + Huge - 1) & ~(Huge - 1);
+  const auto end = (reinterpret_cast<std::uintptr_t>(p) + Reserve) & ~(Huge - 1);
+  if (end > begin)
+    ::madvise(reinterpret_cast<void *>(begin), end - begin, MADV_HUGEPAGE);
+  std::free(p);
+}
+} // namespace
+
 int
 App::Run(int argc, char ** argv, const std::function<void(Context &)> & body)
 {
@@ -1003,6 +1026,7 @@ App::Run(int argc, char ** argv, const std::function<void(Context &)> & body)
   // (a third of gw_dti's time went to page faults and unmapping).
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  ReserveHugePageHeap();
 
   // Informational options answer before anything else (and --xml prints only XML).
   for (const auto & a : args)
