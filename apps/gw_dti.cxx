@@ -128,10 +128,11 @@ main(int argc, char ** argv)
                                  maskImage = gw::io::ReadMask(mask);
                                }
                              });
-      gw::io::Dwi dwi;
+      // the series as stored: the fit converts only the voxels of the mask
+      gw::io::DwiSeries dwi;
       try
       {
-        dwi = gw::io::ReadDwi(input, bv, bc);
+        dwi = gw::io::ReadDwiSeries(input, bv, bc);
       }
       catch (...)
       {
@@ -146,7 +147,8 @@ main(int argc, char ** argv)
       nlohmann::json summary;
       if (checkGradients)
       {
-        const gw::dti::GradientCheckResult check = gw::dti::CheckGradients(dwi, maskImage.GetPointer());
+        const gw::dti::GradientCheckResult check = gw::dti::CheckGradients(
+          { dwi.samples.ToImage(static_cast<unsigned int>(threads)), dwi.gradients }, maskImage.GetPointer());
         nlohmann::json cands = nlohmann::json::array();
         for (const auto & c : check.candidates)
           cands.push_back(

@@ -53,6 +53,9 @@ struct Design
   /// column i: the 28 products x_ia x_ib (a <= b, row-major upper triangle) of row i, so that the weighted normal
   /// matrix is one matrix-vector product with the squared weights
   Eigen::Matrix<double, 28, Eigen::Dynamic> outer;
+  /// measurement after measurement: its 28 products (as `outer`) then its 7 design entries, the data of the WLS
+  /// normal equations in the order one pass over the measurements reads them
+  std::vector<double> rows;
   std::vector<bool> isB0;
   std::size_t n = 0;
 };
@@ -112,21 +115,71 @@ MakeDesign(const io::GradientTable & table, double b0Threshold)
       for (int b = a; b < 7; ++b)
         d.outer(k++, i) = d.x(i, a) * d.x(i, b);
   }
+  d.rows.resize(d.n * 35);
+  for (std::size_t i = 0; i < d.n; ++i)
+  {
+    const auto c = static_cast<Eigen::Index>(i);
+    for (Eigen::Index k = 0; k < 28; ++k)
+      d.rows[i * 35 + static_cast<std::size_t>(k)] = d.outer(k, c);
+    for (Eigen::Index j = 0; j < 7; ++j)
+      d.rows[i * 35 + 28 + static_cast<std::size_t>(j)] = d.x(c, j);
+  }
   return d;
 }
 
 /// Solves the 7x7 normal equations a p = rhs (LDLT); false when a is singular or the solution is not finite (p is
 /// left unchanged then).
+/// Cholesky factorisation and solve of a 7x7 positive definite system in plain loops of fixed length (Eigen's LLT
+/// runs its generic blocked code on a 7x7: half of the solve time); false when a pivot is not positive.
+bool
+CholeskySolve7(const Mat7 & a, const Vec7 & rhs, Vec7 & x)
+{
+  double l[7][7];
+  double inv[7];
+  for (int j = 0; j < 7; ++j)
+  {
+    double d = a(j, j);
+    for (int k = 0; k < j; ++k)
+      d -= l[j][k] * l[j][k];
+    if (!(d > 0.0))
+      return false;
+    const double root = std::sqrt(d);
+    l[j][j] = root;
+    inv[j] = 1.0 / root;
+    for (int i = j + 1; i < 7; ++i)
+    {
+      double t = a(i, j);
+      for (int k = 0; k < j; ++k)
+        t -= l[i][k] * l[j][k];
+      l[i][j] = t * inv[j];
+    }
+  }
+  double z[7];
+  for (int i = 0; i < 7; ++i)
+  {
+    double t = rhs(i);
+    for (int k = 0; k < i; ++k)
+      t -= l[i][k] * z[k];
+    z[i] = t * inv[i];
+  }
+  for (int i = 6; i >= 0; --i)
+  {
+    double t = z[i];
+    for (int k = i + 1; k < 7; ++k)
+      t -= l[k][i] * x(k);
+    x(i) = t * inv[i];
+  }
+  return true;
+}
+
 bool
 SolveNormalEquations(const Mat7 & a, const Vec7 & rhs, Vec7 & p)
 {
-  // Cholesky first (normal matrices of a full-rank design are positive definite; it is about 3x cheaper than
+  // Cholesky first (normal matrices of a full-rank design are positive definite; it is several times cheaper than
   // pivoted LDLT, which was a third of the fit time); LDLT for the semi-definite rest
-  Eigen::LLT<Mat7> llt(a);
   Vec7 sol;
-  if (llt.info() == Eigen::Success)
-    sol = llt.solve(rhs);
-  if (llt.info() != Eigen::Success || !sol.allFinite())
+  const bool cholesky = CholeskySolve7(a, rhs, sol);
+  if (!cholesky || !sol.allFinite())
   {
     Eigen::LDLT<Mat7> ldlt(a);
     if (ldlt.info() != Eigen::Success)
@@ -140,20 +193,28 @@ SolveNormalEquations(const Mat7 & a, const Vec7 & rhs, Vec7 & p)
 }
 
 /// Solves the weighted log-linear problem from squared weights `w2` (a row with weight 0 is left out): weights =
-/// predicted signal, squared in the normal equations, as MRtrix3 dwi2tensor and DIPY's WLS. `wy` is scratch.
+/// predicted signal, squared in the normal equations, as MRtrix3 dwi2tensor and DIPY's WLS. One pass over the
+/// measurements accumulates the 28 entries of the normal matrix and the 7 of the right-hand side.
 bool
-SolveNormal(const Design & d, const Eigen::VectorXd & y, const Eigen::VectorXd & w2, Eigen::VectorXd & wy, Vec7 & p)
+SolveNormal(const Design & d, const Eigen::VectorXd & y, const Eigen::VectorXd & w2, Vec7 & p)
 {
-  Eigen::Matrix<double, 28, 1> u;
-  u.noalias() = d.outer * w2;
-  wy = w2.cwiseProduct(y);
-  Vec7 rhs;
-  rhs.noalias() = d.x.transpose() * wy;
+  double u[28] = {}, b[7] = {};
+  const double * row = d.rows.data();
+  for (std::size_t i = 0; i < d.n; ++i, row += 35)
+  {
+    const double w = w2(static_cast<Eigen::Index>(i));
+    const double wy = w * y(static_cast<Eigen::Index>(i));
+    for (int k = 0; k < 28; ++k)
+      u[k] += row[k] * w;
+    for (int j = 0; j < 7; ++j)
+      b[j] += row[28 + j] * wy;
+  }
+  const Vec7 rhs = Eigen::Map<const Vec7>(b);
   Mat7 a;
   Eigen::Index k = 0;
   for (int r = 0; r < 7; ++r)
     for (int c = r; c < 7; ++c)
-      a(r, c) = a(c, r) = u(k++);
+      a(r, c) = a(c, r) = u[k++];
   return SolveNormalEquations(a, rhs, p);
 }
 
@@ -180,7 +241,7 @@ SolveWeightedRows(const Design & d, const Eigen::VectorXd & y, const Eigen::Vect
 /// Per-thread scratch vectors of the voxel fits (no allocation per voxel).
 struct Scratch
 {
-  Eigen::VectorXd w2, wy;
+  Eigen::VectorXd w2;
 };
 
 Scratch &
@@ -188,7 +249,6 @@ ThreadScratch(std::size_t n)
 {
   thread_local Scratch scratch;
   scratch.w2.resize(static_cast<Eigen::Index>(n));
-  scratch.wy.resize(static_cast<Eigen::Index>(n));
   return scratch;
 }
 
@@ -197,9 +257,16 @@ bool
 SolveWeightedByPrediction(const Design & d, const Eigen::VectorXd & y, const Vec7 & p, Vec7 & out)
 {
   Scratch & sc = ThreadScratch(d.n);
-  sc.w2.noalias() = d.x * p;
+  const double * row = d.rows.data() + 28;
+  for (std::size_t i = 0; i < d.n; ++i, row += 35)
+  {
+    double z = 0.0;
+    for (int j = 0; j < 7; ++j)
+      z += row[j] * p(j);
+    sc.w2(static_cast<Eigen::Index>(i)) = z;
+  }
   sc.w2 = sc.w2.array().exp().square().matrix();
-  return SolveNormal(d, y, sc.w2, sc.wy, out);
+  return SolveNormal(d, y, sc.w2, out);
 }
 
 /// Log-Cholesky: theta = (ln S0, a1, a2, a3, l21, l31, l32), L = [[e^a1,0,0],[l21,e^a2,0],[l31,l32,e^a3]].
@@ -383,7 +450,7 @@ FitVoxel(const Design & d, const Eigen::VectorXd & s, const Eigen::VectorXd & y,
     else
     {
       sc.w2 = y.array().exp().square().matrix();
-      if (SolveNormal(d, y, sc.w2, sc.wy, first))
+      if (SolveNormal(d, y, sc.w2, first))
         f.p = first;
     }
   }
@@ -459,39 +526,54 @@ FitVoxel(const Design & d, const Eigen::VectorXd & s, const Eigen::VectorXd & y,
 }
 
 double
-MinPositiveSignal(const DwiImage * dwi, const std::vector<std::size_t> & voxels, std::size_t n)
+MinPositiveSignal(const io::DwiSamples & samples, const std::vector<std::size_t> & voxels)
 {
-  const float * data = dwi->GetBufferPointer();
+  std::vector<float> buf(samples.Volumes());
   double m = std::numeric_limits<double>::max();
   for (const std::size_t v : voxels)
-    for (std::size_t c = 0; c < n; ++c)
+  {
+    samples.Load(v, buf.data());
+    for (const float value : buf)
     {
-      const double s = data[v * n + c];
+      const double s = value;
       if (s > 0.0 && s < m)
         m = s;
     }
+  }
   return m == std::numeric_limits<double>::max() ? 1e-3 : m;
 }
 
+/// Signals `s` and ln(max(s, minSignal)) `y` of voxel `v`; `buf` is scratch of samples.Volumes() values.
 void
-LoadVoxel(const float * data, std::size_t v, std::size_t n, double minSignal, Eigen::VectorXd & s, Eigen::VectorXd & y)
+LoadVoxel(const io::DwiSamples & samples, std::size_t v, double minSignal, std::vector<float> & buf,
+          Eigen::VectorXd & s, Eigen::VectorXd & y)
 {
-  for (std::size_t c = 0; c < n; ++c)
+  samples.Load(v, buf.data());
+  for (std::size_t c = 0; c < buf.size(); ++c)
   {
-    const double value = data[v * n + c];
+    const double value = buf[c];
     s(static_cast<Eigen::Index>(c)) = value;
     y(static_cast<Eigen::Index>(c)) = std::log(std::max(value, minSignal));
   }
 }
 
 void
-CheckDwi(const io::Dwi & dwi)
+CheckDwi(const io::DwiSeries & dwi)
+{
+  if (!dwi.samples.Geometry())
+    ThrowInput("no DWI image");
+  if (dwi.samples.Volumes() != dwi.gradients.entries.size())
+    ThrowInput("the DWI has " + std::to_string(dwi.samples.Volumes()) + " volumes but the gradient table " +
+               std::to_string(dwi.gradients.entries.size()) + " entries");
+}
+
+/// The DWI's vector image as samples (shared, not copied).
+io::DwiSeries
+AsSeries(const io::Dwi & dwi)
 {
   if (!dwi.image)
     ThrowInput("no DWI image");
-  if (dwi.image->GetNumberOfComponentsPerPixel() != dwi.gradients.entries.size())
-    ThrowInput("the DWI has " + std::to_string(dwi.image->GetNumberOfComponentsPerPixel()) +
-               " volumes but the gradient table " + std::to_string(dwi.gradients.entries.size()) + " entries");
+  return { io::DwiSamples(dwi.image), dwi.gradients };
 }
 
 std::vector<std::size_t>
@@ -596,17 +678,18 @@ FitOlsQuick(const io::Dwi & dwi, const io::GradientTable & table, const MaskImag
 {
   const Design d = MakeDesign(table, b0Threshold);
   const std::vector<std::size_t> voxels = MaskVoxels(mask);
-  const double minSignal = MinPositiveSignal(dwi.image, voxels, d.n);
+  const io::DwiSamples samples(dwi.image);
+  const double minSignal = MinPositiveSignal(samples, voxels);
   auto tensor = NewLike<TensorImage>(dwi.image);
-  const float * data = dwi.image->GetBufferPointer();
   TensorPixel * out = tensor->GetBufferPointer();
   ParallelFor(voxels.size(), threads, 512,
               [&](std::size_t begin, std::size_t end)
               {
                 Eigen::VectorXd s(static_cast<Eigen::Index>(d.n)), y(static_cast<Eigen::Index>(d.n));
+                std::vector<float> buf(d.n);
                 for (std::size_t k = begin; k < end; ++k)
                 {
-                  LoadVoxel(data, voxels[k], d.n, minSignal, s, y);
+                  LoadVoxel(samples, voxels[k], minSignal, buf, s, y);
                   const Vec7 p = d.pinv * y;
                   Eigen::Matrix3d m;
                   m << p(1), p(4), p(5), p(4), p(2), p(6), p(5), p(6), p(3);
@@ -673,25 +756,27 @@ ComputeTensorMetrics(const TensorPixel & tensor)
 FloatImage::Pointer
 MeanB0(const io::Dwi & dwi, double b0Threshold)
 {
+  return MeanB0(AsSeries(dwi), b0Threshold);
+}
+
+FloatImage::Pointer
+MeanB0(const io::DwiSeries & dwi, double b0Threshold)
+{
   CheckDwi(dwi);
-  std::vector<std::size_t> b0;
+  std::vector<unsigned int> b0;
   for (std::size_t i = 0; i < dwi.gradients.entries.size(); ++i)
     if (dwi.gradients.entries[i].bValue <= b0Threshold)
-      b0.push_back(i);
+      b0.push_back(static_cast<unsigned int>(i));
   if (b0.empty())
     ThrowInput("the DWI has no b0 volume (b <= " + std::to_string(static_cast<int>(b0Threshold)) + " s/mm^2)");
-  auto out = NewLike<FloatImage>(dwi.image);
-  const std::size_t n = dwi.gradients.entries.size();
+  auto out = NewLike<FloatImage>(dwi.samples.Geometry());
   const std::size_t count = out->GetBufferedRegion().GetNumberOfPixels();
-  const float * data = dwi.image->GetBufferPointer();
+  std::vector<double> sum(count, 0.0);
+  for (const unsigned int c : b0)
+    dwi.samples.AddVolume(c, sum.data());
   float * o = out->GetBufferPointer();
   for (std::size_t v = 0; v < count; ++v)
-  {
-    double sum = 0.0;
-    for (const std::size_t c : b0)
-      sum += data[v * n + c];
-    o[v] = static_cast<float>(sum / static_cast<double>(b0.size()));
-  }
+    o[v] = static_cast<float>(sum[v] / static_cast<double>(b0.size()));
   return out;
 }
 
@@ -814,15 +899,22 @@ AutoMask(const FloatImage * meanB0)
 DtiResult
 FitTensors(const io::Dwi & dwi, const MaskImage * mask, const FitOptions & options)
 {
+  return FitTensors(AsSeries(dwi), mask, options);
+}
+
+DtiResult
+FitTensors(const io::DwiSeries & dwi, const MaskImage * mask, const FitOptions & options)
+{
   const auto t0 = std::chrono::steady_clock::now();
   CheckDwi(dwi);
   const Design d = MakeDesign(dwi.gradients, options.b0Threshold);
+  const DwiImage * grid = dwi.samples.Geometry();
   DtiResult r;
   r.meanB0 = MeanB0(dwi, options.b0Threshold);
   if (mask)
   {
-    MaskImage::ConstPointer onGrid = detail::MaskOnGrid(mask, dwi.image);
-    auto copy = NewLike<MaskImage>(dwi.image);
+    MaskImage::ConstPointer onGrid = detail::MaskOnGrid(mask, grid);
+    auto copy = NewLike<MaskImage>(grid);
     std::copy_n(onGrid->GetBufferPointer(), copy->GetBufferedRegion().GetNumberOfPixels(), copy->GetBufferPointer());
     r.mask = copy;
   }
@@ -831,8 +923,8 @@ FitTensors(const io::Dwi & dwi, const MaskImage * mask, const FitOptions & optio
   const std::vector<std::size_t> voxels = MaskVoxels(r.mask);
   if (voxels.empty())
     ThrowInput("the mask is empty on the DWI grid");
-  const double minSignal = MinPositiveSignal(dwi.image, voxels, d.n);
-  const float * data = dwi.image->GetBufferPointer();
+  const io::DwiSamples & samples = dwi.samples;
+  const double minSignal = MinPositiveSignal(samples, voxels);
   const std::size_t n = d.n;
 
   // robust fit: noise sigma = 1.4826 MAD of the residuals (corrected for the 7 fitted parameters), first of a WLS
@@ -847,9 +939,10 @@ FitTensors(const io::Dwi & dwi, const MaskImage * mask, const FitOptions & optio
                           [&](std::size_t begin, std::size_t end)
                           {
                             Eigen::VectorXd s(static_cast<Eigen::Index>(n)), y(static_cast<Eigen::Index>(n));
+                            std::vector<float> buf(n);
                             for (std::size_t k = begin; k < end; ++k)
                             {
-                              LoadVoxel(data, voxels[k], n, minSignal, s, y);
+                              LoadVoxel(samples, voxels[k], minSignal, buf, s, y);
                               const VoxelFit f = FitVoxel(d, s, y, o, s0);
                               const Eigen::VectorXd pred = Predict(d, f.p);
                               for (std::size_t c = 0; c < n; ++c)
@@ -880,14 +973,14 @@ FitTensors(const io::Dwi & dwi, const MaskImage * mask, const FitOptions & optio
   }
   r.sigma = sigma;
 
-  r.tensor = NewLike<TensorImage>(dwi.image);
-  r.s0 = NewLike<FloatImage>(dwi.image);
-  r.maps.fa = NewLike<FloatImage>(dwi.image);
-  r.maps.md = NewLike<FloatImage>(dwi.image);
-  r.maps.ad = NewLike<FloatImage>(dwi.image);
-  r.maps.rd = NewLike<FloatImage>(dwi.image);
-  r.v1 = NewLike<VectorImage3>(dwi.image);
-  r.colourFa = NewLike<VectorImage3>(dwi.image);
+  r.tensor = NewLike<TensorImage>(grid);
+  r.s0 = NewLike<FloatImage>(grid);
+  r.maps.fa = NewLike<FloatImage>(grid);
+  r.maps.md = NewLike<FloatImage>(grid);
+  r.maps.ad = NewLike<FloatImage>(grid);
+  r.maps.rd = NewLike<FloatImage>(grid);
+  r.v1 = NewLike<VectorImage3>(grid);
+  r.colourFa = NewLike<VectorImage3>(grid);
   TensorPixel * tensorOut = r.tensor->GetBufferPointer();
   float *s0 = r.s0->GetBufferPointer(), *fa = r.maps.fa->GetBufferPointer(), *md = r.maps.md->GetBufferPointer(),
         *ad = r.maps.ad->GetBufferPointer(), *rd = r.maps.rd->GetBufferPointer();
@@ -898,11 +991,12 @@ FitTensors(const io::Dwi & dwi, const MaskImage * mask, const FitOptions & optio
                       [&](std::size_t begin, std::size_t end)
                       {
                         Eigen::VectorXd s(static_cast<Eigen::Index>(n)), y(static_cast<Eigen::Index>(n));
+                        std::vector<float> buf(n);
                         std::size_t localRejected = 0, localNonPositive = 0;
                         for (std::size_t k = begin; k < end; ++k)
                         {
                           const std::size_t v = voxels[k];
-                          LoadVoxel(data, v, n, minSignal, s, y);
+                          LoadVoxel(samples, v, minSignal, buf, s, y);
                           const VoxelFit f = FitVoxel(d, s, y, options, sigma);
                           localRejected += f.rejected;
                           Eigen::Matrix3d m;

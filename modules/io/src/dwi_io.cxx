@@ -29,13 +29,13 @@ Sibling(const fs::path & image, const std::string & ext)
 }
 } // namespace
 
-Dwi
-ReadDwi(const fs::path & image, const std::optional<fs::path> & bval, const std::optional<fs::path> & bvec)
+DwiSeries
+ReadDwiSeries(const fs::path & image, const std::optional<fs::path> & bval, const std::optional<fs::path> & bvec)
 {
-  Dwi dwi;
+  DwiSeries dwi;
   if (IsNrrd(image) && !bval && !bvec)
   {
-    dwi.image = ReadVectorImage(image);
+    dwi.samples = ReadDwiSamples(image);
     dwi.gradients = ReadNrrdGradients(image);
   }
   else
@@ -45,15 +45,22 @@ ReadDwi(const fs::path & image, const std::optional<fs::path> & bval, const std:
     if (!fs::exists(bvalPath) || !fs::exists(bvecPath))
       ThrowInput("gradient table of " + image.filename().string() + " not found: expected " +
                  bvalPath.filename().string() + " and " + bvecPath.filename().string() + " (or --bval/--bvec)");
-    dwi.image = ReadVectorImage(image);
+    dwi.samples = ReadDwiSamples(image);
     const GradientTable fsl = ReadFslGradients(bvalPath, bvecPath);
-    dwi.gradients = FslToLps(fsl, dwi.image->GetDirection());
+    dwi.gradients = FslToLps(fsl, dwi.samples.Geometry()->GetDirection());
   }
-  const unsigned int n = dwi.image->GetNumberOfComponentsPerPixel();
+  const unsigned int n = dwi.samples.Volumes();
   if (n != dwi.gradients.entries.size())
     ThrowInput(image.filename().string() + " has " + std::to_string(n) + " volumes but the gradient table has " +
                std::to_string(dwi.gradients.entries.size()) + " entries");
   return dwi;
+}
+
+Dwi
+ReadDwi(const fs::path & image, const std::optional<fs::path> & bval, const std::optional<fs::path> & bvec)
+{
+  DwiSeries series = ReadDwiSeries(image, bval, bvec);
+  return { series.samples.ToImage(), std::move(series.gradients) };
 }
 
 void

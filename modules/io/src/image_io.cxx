@@ -327,6 +327,15 @@ ReadFloat4DImage(const fs::path & path)
   return ReadScalarSeries(path, io);
 }
 
+/// Samples stored by volume: `samples` points into the buffer `owner` keeps (an inflated file or a mapped one).
+struct DwiSamples::Stored
+{
+  std::shared_ptr<const void> owner;
+  const char * samples = nullptr;
+  std::int16_t datatype = 0; ///< NIfTI datatype code
+  bool swap = false;         ///< byte order differs from the machine's
+};
+
 namespace
 {
 /// Asks for transparent huge pages on the 2 MiB-aligned part of a large new buffer (advice only: ignored where THP
@@ -367,13 +376,77 @@ GunzipWhole(const char * gz, std::size_t gzSize, std::size_t expected)
 }
 
 template <typename T>
+T
+StoredSample(const char * p, bool swap)
+{
+  T value;
+  std::memcpy(&value, p, sizeof(T));
+  if (swap)
+  {
+    auto * b = reinterpret_cast<unsigned char *>(&value);
+    std::reverse(b, b + sizeof(T));
+  }
+  return value;
+}
+
+/// Calls f(T{}) with the C++ type of a NIfTI datatype code the stored-series reader accepts.
+template <typename F>
 void
-GatherVolumes(const char * src, std::size_t voxels, unsigned int n, bool swap, float * dst)
+VisitNiftiType(std::int16_t datatype, F && f)
+{
+  switch (datatype)
+  {
+    case 2:
+      f(std::uint8_t{});
+      break;
+    case 256:
+      f(std::int8_t{});
+      break;
+    case 4:
+      f(std::int16_t{});
+      break;
+    case 512:
+      f(std::uint16_t{});
+      break;
+    case 8:
+      f(std::int32_t{});
+      break;
+    case 16:
+      f(float{});
+      break;
+    default:
+      ThrowInternal("unsupported stored NIfTI datatype " + std::to_string(datatype));
+  }
+}
+
+/// The NIfTI datatypes read as stored, with their sample sizes (0: not one of them).
+std::size_t
+NiftiTypeSize(std::int16_t datatype)
+{
+  switch (datatype)
+  {
+    case 2:   // uint8
+    case 256: // int8
+      return 1;
+    case 4:   // int16
+    case 512: // uint16
+      return 2;
+    case 8:  // int32
+    case 16: // float32
+      return 4;
+    default:
+      return 0;
+  }
+}
+
+template <typename T>
+void
+GatherVolumes(const char * src, std::size_t voxels, unsigned int n, bool swap, float * dst, unsigned int threads)
 {
   // volume-major (NIfTI) to voxel-major (one vector per voxel), in blocks of voxels that stay in cache, blocks
   // shared among the threads (the page faults of the new image are a good part of the time)
   constexpr std::size_t Block = 256;
-  ParallelFor(voxels, 0, 64 * Block,
+  ParallelFor(voxels, threads, 64 * Block,
               [&](std::size_t begin, std::size_t end)
               {
                 for (std::size_t v0 = begin; v0 < end; v0 += Block)
@@ -383,39 +456,30 @@ GatherVolumes(const char * src, std::size_t voxels, unsigned int n, bool swap, f
                   {
                     const char * vol = src + (static_cast<std::size_t>(t) * voxels) * sizeof(T);
                     for (std::size_t v = v0; v < v1; ++v)
-                    {
-                      T value;
-                      std::memcpy(&value, vol + v * sizeof(T), sizeof(T));
-                      if (swap)
-                      {
-                        auto * b = reinterpret_cast<unsigned char *>(&value);
-                        std::reverse(b, b + sizeof(T));
-                      }
-                      dst[v * n + t] = static_cast<float>(value);
-                    }
+                      dst[v * n + t] = static_cast<float>(StoredSample<T>(vol + v * sizeof(T), swap));
                   }
                 }
               });
 }
 
-/// NIfTI-1 single-file 4D scalar series (.nii or .nii.gz) read straight into the vector layout: one inflate with
-/// ISA-L, one pass converting and reordering. Null when the file is anything else (NIfTI-2, intensity scaling,
-/// an unsupported datatype, a multi-member gzip...): the caller then reads through ITK. Geometry comes from ITK's
+/// NIfTI-1 single-file 4D scalar series (.nii or .nii.gz) kept as stored: one inflate with ISA-L into a buffer the
+/// samples share (a .nii is mapped). Null samples when the file is anything else (NIfTI-2, intensity scaling, an
+/// unsupported datatype, a multi-member gzip...): the caller then reads through ITK. Geometry comes from ITK's
 /// header reading, so it is exactly what the ITK path gives.
-DwiImage::Pointer
-ReadNiftiSeriesFast(const fs::path & path, const itk::ImageIOBase * io)
+DwiSamples
+ReadNiftiSeriesStored(const fs::path & path, const itk::ImageIOBase * io)
 {
   const std::string ext = LowerExtension(path);
   if ((ext != ".nii" && ext != ".nii.gz") || io->GetNumberOfComponents() != 1 || io->GetNumberOfDimensions() != 4)
-    return nullptr;
+    return {};
   // eligibility from the header alone, so files the ITK path reads are not read twice
   const bool gz = ext == ".nii.gz";
   const std::string head = ReadHeadBytes(path, 352, gz);
   if (head.size() < 352)
-    return nullptr;
+    return {};
   const bool swap = HeaderValue<std::int32_t>(head, 0, false) != 348;
   if (HeaderValue<std::int32_t>(head, 0, swap) != 348 || std::memcmp(head.data() + 344, "n+1", 4) != 0)
-    return nullptr;
+    return {};
   std::int16_t dim[8];
   for (int i = 0; i < 8; ++i)
     dim[i] = HeaderValue<std::int16_t>(head, 40 + 2 * i, swap);
@@ -425,99 +489,158 @@ ReadNiftiSeriesFast(const fs::path & path, const itk::ImageIOBase * io)
   const auto sclInter = HeaderValue<float>(head, 116, swap);
   const bool scaled = std::isfinite(sclSlope) && sclSlope != 0.0f && (sclSlope != 1.0f || sclInter != 0.0f);
   if (scaled || dim[0] != 4)
-    return nullptr;
+    return {};
   for (unsigned int d = 0; d < 4; ++d)
     if (dim[d + 1] < 1 || static_cast<std::size_t>(dim[d + 1]) != io->GetDimensions(d))
-      return nullptr;
-  std::size_t typeSize = 0;
-  switch (datatype)
-  {
-    case 2:   // uint8
-    case 256: // int8
-      typeSize = 1;
-      break;
-    case 4:   // int16
-    case 512: // uint16
-      typeSize = 2;
-      break;
-    case 8:  // int32
-    case 16: // float32
-      typeSize = 4;
-      break;
-    default:
-      return nullptr;
-  }
+      return {};
+  const std::size_t typeSize = NiftiTypeSize(datatype);
+  if (typeSize == 0)
+    return {};
   const std::size_t voxels = std::size_t(dim[1]) * std::size_t(dim[2]) * std::size_t(dim[3]);
   const auto n = static_cast<unsigned int>(dim[4]);
   if (!(voxOffset >= 352.0f))
-    return nullptr;
+    return {};
   const auto offset = static_cast<std::size_t>(voxOffset);
-  auto out = DwiImage::New();
-  Grid3::Of(io).ApplyTo(out);
-  out->SetNumberOfComponentsPerPixel(n);
-  out->Allocate();
-  const MappedFile file(path);
-  const char * bytes = file.Data();
-  std::size_t available = file.Size();
-  std::unique_ptr<char[]> inflated;
+  auto file = std::make_shared<const MappedFile>(path);
+  auto stored = std::make_shared<DwiSamples::Stored>();
+  const char * bytes = file->Data();
+  std::size_t available = file->Size();
   if (gz)
   {
     // the trailer states the inflated size (header, extensions, voxels); CheckVoxelBytesPresent has bounded it
     if (available < 18)
-      return nullptr;
+      return {};
     const std::uint64_t isize = GzipTrailerSize(reinterpret_cast<const unsigned char *>(bytes + available - 4));
     const std::uint64_t needed = 348 + static_cast<std::uint64_t>(io->GetImageSizeInBytes());
     if (isize < needed || isize > needed + (std::uint64_t{ 64 } << 20))
-      return nullptr;
-    inflated = GunzipWhole(bytes, available, static_cast<std::size_t>(isize));
+      return {};
+    std::shared_ptr<char[]> inflated = GunzipWhole(bytes, available, static_cast<std::size_t>(isize));
     if (!inflated)
-      return nullptr;
+      return {};
     bytes = inflated.get();
     available = static_cast<std::size_t>(isize);
+    stored->owner = std::move(inflated); // the compressed file is unmapped on return
   }
+  else
+    stored->owner = file;
   if (offset + voxels * n * typeSize > available)
-    return nullptr;
-  const char * src = bytes + offset;
-  float * dst = out->GetBufferPointer();
-  AdviseHugePages(dst, voxels * n * sizeof(float));
-  switch (datatype)
-  {
-    case 2:
-      GatherVolumes<std::uint8_t>(src, voxels, n, false, dst);
-      break;
-    case 256:
-      GatherVolumes<std::int8_t>(src, voxels, n, false, dst);
-      break;
-    case 4:
-      GatherVolumes<std::int16_t>(src, voxels, n, swap, dst);
-      break;
-    case 512:
-      GatherVolumes<std::uint16_t>(src, voxels, n, swap, dst);
-      break;
-    case 8:
-      GatherVolumes<std::int32_t>(src, voxels, n, swap, dst);
-      break;
-    case 16:
-      GatherVolumes<float>(src, voxels, n, swap, dst);
-      break;
-  }
-  return out;
+    return {};
+  stored->samples = bytes + offset;
+  stored->datatype = datatype;
+  stored->swap = swap;
+  auto geometry = DwiImage::New();
+  Grid3::Of(io).ApplyTo(geometry);
+  geometry->SetNumberOfComponentsPerPixel(n);
+  return DwiSamples(geometry, stored);
 }
 } // namespace
 
+DwiSamples::DwiSamples(DwiImage::Pointer image)
+  : m_Geometry(std::move(image))
+{
+  if (!m_Geometry)
+    ThrowInternal("DwiSamples: null image");
+  m_Voxels = m_Geometry->GetBufferedRegion().GetNumberOfPixels();
+  m_Volumes = m_Geometry->GetNumberOfComponentsPerPixel();
+}
+
+DwiSamples::DwiSamples(DwiImage::Pointer geometry, std::shared_ptr<const Stored> stored)
+  : m_Geometry(std::move(geometry))
+  , m_Stored(std::move(stored))
+{
+  if (!m_Geometry || !m_Stored)
+    ThrowInternal("DwiSamples: null geometry or samples");
+  m_Voxels = m_Geometry->GetLargestPossibleRegion().GetNumberOfPixels();
+  m_Volumes = m_Geometry->GetNumberOfComponentsPerPixel();
+}
+
+void
+DwiSamples::Load(std::size_t voxel, float * out) const
+{
+  if (!m_Stored)
+  {
+    std::copy_n(m_Geometry->GetBufferPointer() + voxel * m_Volumes, m_Volumes, out);
+    return;
+  }
+  const Stored & s = *m_Stored;
+  VisitNiftiType(s.datatype,
+                 [&](auto tag)
+                 {
+                   using T = decltype(tag);
+                   const char * p = s.samples + voxel * sizeof(T);
+                   const std::size_t stride = m_Voxels * sizeof(T);
+                   for (unsigned int t = 0; t < m_Volumes; ++t, p += stride)
+                     out[t] = static_cast<float>(StoredSample<T>(p, s.swap));
+                 });
+}
+
+void
+DwiSamples::AddVolume(unsigned int volume, double * sums) const
+{
+  if (volume >= m_Volumes)
+    ThrowInternal("DwiSamples::AddVolume: no volume " + std::to_string(volume));
+  if (!m_Stored)
+  {
+    const float * p = m_Geometry->GetBufferPointer() + volume;
+    for (std::size_t v = 0; v < m_Voxels; ++v)
+      sums[v] += p[v * m_Volumes];
+    return;
+  }
+  const Stored & s = *m_Stored;
+  VisitNiftiType(s.datatype,
+                 [&](auto tag)
+                 {
+                   using T = decltype(tag);
+                   const char * p = s.samples + static_cast<std::size_t>(volume) * m_Voxels * sizeof(T);
+                   for (std::size_t v = 0; v < m_Voxels; ++v)
+                     sums[v] += static_cast<double>(StoredSample<T>(p + v * sizeof(T), s.swap));
+                 });
+}
+
 DwiImage::Pointer
-ReadVectorImage(const fs::path & path)
+DwiSamples::ToImage(unsigned int threads) const
+{
+  if (!m_Geometry)
+    ThrowInternal("DwiSamples::ToImage: no samples");
+  if (!m_Stored)
+    return m_Geometry;
+  auto out = DwiImage::New();
+  out->CopyInformation(m_Geometry);
+  out->SetRegions(m_Geometry->GetLargestPossibleRegion());
+  out->SetNumberOfComponentsPerPixel(m_Volumes);
+  out->Allocate();
+  float * dst = out->GetBufferPointer();
+  AdviseHugePages(dst, m_Voxels * m_Volumes * sizeof(float));
+  const Stored & s = *m_Stored;
+  VisitNiftiType(s.datatype,
+                 [&](auto tag)
+                 {
+                   using T = decltype(tag);
+                   GatherVolumes<T>(s.samples, m_Voxels, m_Volumes, s.swap, dst, threads);
+                 });
+  return out;
+}
+
+DwiSamples
+ReadDwiSamples(const fs::path & path)
 {
   itk::ImageIOBase::Pointer io = OpenHeader(path); // header read once, whichever layout the file has
   if (io->GetNumberOfComponents() > 1)
   {
     RequireVector3D(io, path);
-    return ReadWith<DwiImage>(path, io);
+    return DwiSamples(ReadWith<DwiImage>(path, io));
   }
-  if (DwiImage::Pointer fast = WithContext(
-        "while reading " + path.filename().string(), [&]() { return ReadNiftiSeriesFast(path, io); }, ErrorKind::Input))
-    return fast;
-  return ToVectorImage(ReadScalarSeries(path, io));
+  DwiSamples stored = WithContext(
+    "while reading " + path.filename().string(), [&]() { return ReadNiftiSeriesStored(path, io); }, ErrorKind::Input);
+  if (stored.Geometry())
+    return stored;
+  return DwiSamples(ToVectorImage(ReadScalarSeries(path, io)));
+}
+
+DwiImage::Pointer
+ReadVectorImage(const fs::path & path)
+{
+  return ReadDwiSamples(path).ToImage();
 }
 
 void

@@ -1,5 +1,7 @@
 // IO: image formats, gradient tables (FSL and NRRD DWMRI), transforms.
+#include <array>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -13,6 +15,7 @@
 #include "gw/core/files.h"
 #include "gw/io/dwi_io.h"
 #include "gw/io/gradients.h"
+#include "gw/io/gzip.h"
 #include "gw/io/image_io.h"
 #include "gw/io/transform_io.h"
 #include "gw/testing/testing.h"
@@ -215,6 +218,118 @@ TEST(ImageIo, FourDAndVectorLayoutsConvertExactly)
   for (std::size_t i = 0; i < v2->GetBufferedRegion().GetNumberOfPixels(); ++i)
     ASSERT_EQ(v2->GetBufferPointer()[i], c2->GetBufferPointer()[i]);
   EXPECT_EQ(v2->GetBufferPointer()[0], static_cast<float>(2 * 7 * 5 * 4));
+}
+
+/// A NIfTI-1 single file written byte by byte (so that the test does not depend on the writer under test): a 4D
+/// series of `datatype` (2 uint8, 4 int16, 16 float32) in either byte order, sample (v, t) = Sample(v, t).
+std::string
+HandMadeNifti(std::int16_t datatype, bool bigEndian, const std::array<std::int16_t, 4> & dims)
+{
+  auto value = [](std::size_t v, std::size_t t) { return static_cast<double>((v * 7 + t * 13) % 200) - 20.0; };
+  const std::size_t typeSize = datatype == 2 ? 1 : datatype == 4 ? 2 : 4;
+  const std::size_t voxels = std::size_t(dims[0]) * dims[1] * dims[2];
+  std::string bytes(352 + voxels * dims[3] * typeSize, '\0');
+  auto put = [&](std::size_t off, auto x)
+  {
+    std::memcpy(&bytes[off], &x, sizeof(x));
+    if (bigEndian)
+      std::reverse(bytes.begin() + static_cast<std::ptrdiff_t>(off),
+                   bytes.begin() + static_cast<std::ptrdiff_t>(off + sizeof(x)));
+  };
+  put(0, std::int32_t{ 348 });
+  put(40, std::int16_t{ 4 });
+  for (int i = 0; i < 4; ++i)
+    put(42 + 2 * i, dims[static_cast<std::size_t>(i)]);
+  for (int i = 4; i < 7; ++i)
+    put(42 + 2 * i, std::int16_t{ 1 });
+  put(70, datatype);
+  put(72, static_cast<std::int16_t>(8 * typeSize));
+  const float pixdim[8] = { 1.0f, 1.5f, 2.0f, 3.0f, 1.0f, 1.0f, 1.0f, 1.0f };
+  for (int i = 0; i < 8; ++i)
+    put(76 + 4 * i, pixdim[i]);
+  put(108, 352.0f);
+  put(252, std::int16_t{ 1 }); // qform: identity rotation, offset below
+  for (int i = 0; i < 3; ++i)
+    put(268 + 4 * i, 10.0f * static_cast<float>(i + 1));
+  std::memcpy(&bytes[344], "n+1", 4);
+  for (std::size_t t = 0; t < static_cast<std::size_t>(dims[3]); ++t)
+    for (std::size_t v = 0; v < voxels; ++v)
+    {
+      const std::size_t off = 352 + (t * voxels + v) * typeSize;
+      const double x = datatype == 2 ? value(v, t) + 20.0 : value(v, t) + (datatype == 16 ? 0.25 : 0.0);
+      if (datatype == 2)
+        put(off, static_cast<std::uint8_t>(x));
+      else if (datatype == 4)
+        put(off, static_cast<std::int16_t>(x));
+      else
+        put(off, static_cast<float>(x));
+    }
+  return bytes;
+}
+
+TEST(ImageIo, NiftiSeriesReadAsStoredGivesEverySampleOfEveryLayout)
+{
+  // gw_dti reads a NIfTI series as stored (volume after volume, the file's type) and converts voxels on demand; the
+  // samples, volume sums and the converted vector image must be the file's exactly, whatever its type, byte order
+  // and compression; an intensity-scaled file is read through ITK (scaling applied) and gives the same API
+  gw::testing::ScratchDir dir("io_stored");
+  const std::array<std::int16_t, 4> dims{ 5, 4, 3, 6 };
+  const std::size_t voxels = 5 * 4 * 3;
+  struct Case
+  {
+    std::int16_t datatype;
+    bool bigEndian, gz;
+  };
+  int k = 0;
+  for (const Case c : { Case{ 4, false, true }, Case{ 4, true, true }, Case{ 2, false, false }, Case{ 16, true, false },
+                        Case{ 16, false, true } })
+  {
+    SCOPED_TRACE("datatype " + std::to_string(c.datatype) + (c.bigEndian ? " big-endian" : " little-endian") +
+                 (c.gz ? " .nii.gz" : " .nii"));
+    const std::string bytes = HandMadeNifti(c.datatype, c.bigEndian, dims);
+    const fs::path path = dir / ("s" + std::to_string(k++) + (c.gz ? ".nii.gz" : ".nii"));
+    if (c.gz)
+      io::WriteGzipFile(path, { { reinterpret_cast<const std::uint8_t *>(bytes.data()), bytes.size() } });
+    else
+      WriteTextFile(path, bytes, false);
+    const io::DwiSamples samples = io::ReadDwiSamples(path);
+    ASSERT_TRUE(samples.StoredByVolume());
+    ASSERT_EQ(samples.Voxels(), voxels);
+    ASSERT_EQ(samples.Volumes(), 6u);
+    EXPECT_NEAR(samples.Geometry()->GetSpacing()[2], 3.0, 1e-9);
+    EXPECT_NEAR(samples.Geometry()->GetOrigin()[2], 30.0, 1e-6); // LPS: z unchanged from RAS
+    const DwiImage::Pointer image = samples.ToImage();
+    std::vector<float> one(6);
+    std::vector<double> sums(voxels, 0.0);
+    samples.AddVolume(4, sums.data());
+    for (std::size_t v = 0; v < voxels; ++v)
+    {
+      samples.Load(v, one.data());
+      for (std::size_t t = 0; t < 6; ++t)
+      {
+        const double raw = static_cast<double>((v * 7 + t * 13) % 200) - 20.0;
+        const double expected =
+          c.datatype == 2 ? raw + 20.0 : (c.datatype == 4 ? raw : static_cast<double>(static_cast<float>(raw + 0.25)));
+        ASSERT_EQ(one[t], static_cast<float>(expected)) << "voxel " << v << " volume " << t;
+        ASSERT_EQ(image->GetBufferPointer()[v * 6 + t], one[t]) << "voxel " << v << " volume " << t;
+      }
+      ASSERT_EQ(sums[v], static_cast<double>(one[4])) << "voxel " << v;
+    }
+    // ITK's reader agrees (its 4D series turned into components)
+    const DwiImage::Pointer viaItk = io::ToVectorImage(io::ReadFloat4DImage(path));
+    for (std::size_t i = 0; i < voxels * 6; ++i)
+      ASSERT_EQ(viaItk->GetBufferPointer()[i], image->GetBufferPointer()[i]) << "sample " << i;
+  }
+  // intensity scaling: not read as stored; ITK applies scl_slope
+  std::string scaled = HandMadeNifti(4, false, dims);
+  const float slope = 2.0f;
+  std::memcpy(&scaled[112], &slope, 4);
+  WriteTextFile(dir / "scaled.nii", scaled, false);
+  const io::DwiSamples viaItk = io::ReadDwiSamples(dir / "scaled.nii");
+  EXPECT_FALSE(viaItk.StoredByVolume());
+  std::vector<float> one(6);
+  viaItk.Load(1, one.data());
+  EXPECT_EQ(one[0], 2.0f * static_cast<float>(7 - 20)); // voxel 1, volume 0: raw (7 % 200) - 20, times the slope
 }
 
 io::GradientTable

@@ -88,6 +88,7 @@ TensorMetrics ComputeTensorMetrics(const TensorPixel & tensor);
 
 /// \brief Arithmetic mean of the b0 volumes (b <= b0Threshold). Throws Error(Input) when there is none.
 FloatImage::Pointer MeanB0(const io::Dwi & dwi, double b0Threshold = 50.0);
+FloatImage::Pointer MeanB0(const io::DwiSeries & dwi, double b0Threshold = 50.0);
 
 /// \brief Automatic tissue mask from a mean b0: Otsu threshold of the non-zero voxels, largest 6-connected
 /// component, 3D hole filling. Throws Error(Processing) when the result is empty.
@@ -97,6 +98,9 @@ MaskImage::Pointer AutoMask(const FloatImage * meanB0);
 /// Throws Error(Input) for unusable gradient tables (fewer than 6 non-collinear directions, no b0 and b-values
 /// that do not allow S0 estimation) and for a mask on another grid.
 DtiResult FitTensors(const io::Dwi & dwi, const MaskImage * mask = nullptr, const FitOptions & options = {});
+/// \brief The same fit of samples as stored (a NIfTI series read by io::ReadDwiSeries: only the voxels of the mask
+/// are converted); results identical to fitting the vector image.
+DtiResult FitTensors(const io::DwiSeries & dwi, const MaskImage * mask = nullptr, const FitOptions & options = {});
 
 /// \brief Scalar maps of a tensor image (non-zero tensors only; `mask` optional).
 ScalarMaps ComputeScalarMaps(const TensorImage * tensor, const MaskImage * mask = nullptr);

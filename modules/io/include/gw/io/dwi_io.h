@@ -6,6 +6,7 @@
 
 #include "gw/core/types.h"
 #include "gw/io/gradients.h"
+#include "gw/io/image_io.h"
 
 namespace gw::io
 {
@@ -19,6 +20,17 @@ struct Dwi
 /// image path with .bval/.bvec). Throws Error(Input) on count mismatch.
 Dwi ReadDwi(const fs::path & image, const std::optional<fs::path> & bval = {},
             const std::optional<fs::path> & bvec = {});
+
+/// \brief A DWI for voxel-wise fitting: its samples as the file stores them (see DwiSamples) and its gradient table.
+struct DwiSeries
+{
+  DwiSamples samples;
+  GradientTable gradients; ///< directions in LPS
+};
+
+/// \brief Reads what ReadDwi reads, keeping a NIfTI series' samples as stored (see ReadDwiSamples).
+DwiSeries ReadDwiSeries(const fs::path & image, const std::optional<fs::path> & bval = {},
+                        const std::optional<fs::path> & bvec = {});
 
 /// \brief Writes a DWI: .nrrd/.nhdr → NRRD DWMRI (measurement frame identity, gradients in LPS... as Slicer);
 /// .nii/.nii.gz → NIfTI 4D + .bval/.bvec next to it. Atomic, refuses to overwrite unless `force`.

@@ -4,6 +4,7 @@
 /// Every reader converts to the fixed pixel types of gw/core/types.h; every writer is atomic and refuses to
 /// overwrite without `force`. Geometry is ITK's LPS physical space [mm].
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,44 @@ Float4DImage::Pointer ReadFloat4DImage(const fs::path & path);
 
 /// \brief Reads a multi-component 3D image (NRRD DWI, vector NIfTI, or 4D NIfTI turned into components).
 DwiImage::Pointer ReadVectorImage(const fs::path & path);
+
+/// \brief The samples of a multi-component 3D image (a DWI) voxel by voxel, whatever their layout in memory: a
+/// voxel-major vector image, or the volumes of a NIfTI series as the file stores them (volume after volume, the
+/// file's sample type), which consumers that visit a few voxels (a tensor fit inside a cord mask) use without
+/// converting and reordering the whole series. Copies share the samples; they are never modified.
+class DwiSamples
+{
+public:
+  DwiSamples() = default;
+  /// voxel-major samples of `image` (shared, not copied)
+  explicit DwiSamples(DwiImage::Pointer image);
+  /// the grid and component count (its buffer is empty when the samples are stored by volume)
+  const DwiImage * Geometry() const { return m_Geometry.GetPointer(); }
+  std::size_t Voxels() const { return m_Voxels; }
+  unsigned int Volumes() const { return m_Volumes; }
+  bool StoredByVolume() const { return static_cast<bool>(m_Stored); }
+  /// the Volumes() samples of voxel `voxel` (linear index in the grid) as float
+  void Load(std::size_t voxel, float * out) const;
+  /// adds the samples of volume `volume` to sums[0, Voxels())
+  void AddVolume(unsigned int volume, double * sums) const;
+  /// the samples as a voxel-major vector image: the image itself for voxel-major samples, a converted copy (on
+  /// `threads` threads, 0: all) otherwise
+  DwiImage::Pointer ToImage(unsigned int threads = 0) const;
+
+  /// samples stored by volume (internal: made by ReadDwiSamples)
+  struct Stored;
+  DwiSamples(DwiImage::Pointer geometry, std::shared_ptr<const Stored> stored);
+
+private:
+  DwiImage::Pointer m_Geometry;
+  std::shared_ptr<const Stored> m_Stored;
+  std::size_t m_Voxels = 0;
+  unsigned int m_Volumes = 0;
+};
+
+/// \brief Reads what ReadVectorImage reads, a single-file NIfTI-1 4D series (.nii, .nii.gz; integer or float32
+/// samples, no intensity scaling) stored by volume without conversion, anything else through ReadVectorImage.
+DwiSamples ReadDwiSamples(const fs::path & path);
 
 /// \brief Writers: atomic (temporary + rename), refuse an existing file unless `force`. `compress` applies to
 /// .nii.gz/.nrrd/.mha (NIfTI .nii.gz is always compressed).
