@@ -311,7 +311,7 @@ CoveredFraction(const MaskImage * mask, const itk::ImageBase<3> * reference, con
 
 FloatImage::Pointer
 CorrectBorderFa(const dti::ScalarMaps & maps, const MaskImage * cordMask, const MaskImage * roi,
-                BorderFaCorrection * info)
+                BorderFaCorrection * info, const MaskImage * edemaMask)
 {
   const FloatImage * fa = maps.fa;
   const FloatImage * md = maps.md;
@@ -323,15 +323,30 @@ CorrectBorderFa(const dti::ScalarMaps & maps, const MaskImage * cordMask, const 
   std::copy(fa->GetBufferPointer(), fa->GetBufferPointer() + n, out->GetBufferPointer());
   BorderFaCorrection result;
   const auto fraction = CoveredFraction(cordMask, fa, roi);
+  const auto edemaFraction = edemaMask ? CoveredFraction(edemaMask, fa, roi) : nullptr;
   const float * fr = fraction->GetBufferPointer();
+  const float * ef = edemaFraction ? edemaFraction->GetBufferPointer() : nullptr;
   const float * m = md->GetBufferPointer();
   const auto * r = roi->GetBufferPointer();
+  std::vector<char> candidate(n, 0);
   std::vector<float> interior;
   for (std::size_t v = 0; v < n; ++v)
-    if (r[v] && fr[v] >= 1.0f && m[v] > 0.0f)
+  {
+    if (!r[v])
+      continue;
+    if (ef && ef[v] > 0.0f)
+    {
+      ++result.edema;
+      candidate[v] = 1;
+    }
+    else if (fr[v] >= 1.0f && m[v] > 0.0f)
       interior.push_back(m[v]);
-    else if (r[v])
+    else
+    {
       ++result.border;
+      candidate[v] = 1;
+    }
+  }
   result.interior = interior.size();
   if (interior.size() >= 10)
   {
@@ -339,7 +354,7 @@ CorrectBorderFa(const dti::ScalarMaps & maps, const MaskImage * cordMask, const 
     result.referenceMd = ref;
     float * f = out->GetBufferPointer();
     for (std::size_t v = 0; v < n; ++v)
-      if (r[v] && fr[v] < 1.0f && double(m[v]) > ref)
+      if (candidate[v] && double(m[v]) > ref)
       {
         const double a = std::min(double(f[v]), 1.0), d = double(m[v]);
         const double dev2 = 3.0 * d * d * a * a / (1.5 - a * a);

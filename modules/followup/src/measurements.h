@@ -66,21 +66,25 @@ FloatImage::Pointer CoveredFraction(const MaskImage * mask, const itk::ImageBase
 struct BorderFaCorrection
 {
   double referenceMd = 0.0;  ///< MD of the cord interior [mm^2/s] (0: too few interior voxels, nothing corrected)
-  std::size_t interior = 0;  ///< ROI voxels entirely inside the cord
-  std::size_t border = 0;    ///< ROI voxels on the cord border
-  std::size_t corrected = 0; ///< border voxels whose MD was above the reference
+  std::size_t interior = 0;  ///< ROI voxels entirely inside the cord and outside the edema
+  std::size_t border = 0;    ///< ROI voxels on the cord border (outside the edema)
+  std::size_t edema = 0;     ///< ROI voxels touching the edema
+  std::size_t corrected = 0; ///< border and edema voxels whose MD was above the reference
 };
 
-/// \brief FA of the cord with the CSF partial volume of its border voxels removed: a first-order free-water
+/// \brief FA of the cord with the free water of CSF partial volume and of edema removed: a first-order free-water
 /// correction in the tensor domain (after Pasternak et al. 2009, MRM 62:717, with the tissue diffusivity taken from
 /// the cord interior instead of fitted). A DWI voxel across the cord border holds CSF, whose signal (S0 ~2.5 x the
 /// cord's, isotropic, 3e-3 mm^2/s) adds a nearly isotropic part to the apparent tensor: 10% of CSF by volume takes
-/// the FA of white matter from 0.70 to 0.57. The border voxels are those of `roi` (on the grid of `fa` and `md`) not
-/// entirely covered by `cordMask` (any grid of the same frame; CoveredFraction). Their MD in excess of the
-/// reference (median MD of the ROI voxels entirely inside the cord) is taken as that isotropic part and removed:
-/// the deviatoric part of the tensor is unchanged, so FA' = sqrt(1.5 dev^2 / (dev^2 + 3 ref^2)) with
-/// dev^2 = 3 MD^2 FA^2 / (1.5 - FA^2). Interior voxels, and border voxels not above the reference, keep their FA.
-/// Returns the corrected FA map (a copy; nothing changes when fewer than 10 interior voxels).
+/// the FA of white matter from 0.70 to 0.57. Vasogenic edema is the same extracellular free water inside the cord
+/// (Pasternak's model was made for it): its signal, stronger than white matter's, makes a voxel's FA fall by more
+/// than the edema's share of the voxel. The border voxels are those of `roi` (on the grid of `fa` and `md`) not
+/// entirely covered by `cordMask` (any grid of the same frame; CoveredFraction); the edema voxels those touching
+/// `edemaMask` (optional, any grid). Their MD in excess of the reference (median MD of the ROI voxels entirely
+/// inside the cord and away from the edema) is taken as that isotropic part and removed: the deviatoric part of the
+/// tensor is unchanged, so FA' = sqrt(1.5 dev^2 / (dev^2 + 3 ref^2)) with dev^2 = 3 MD^2 FA^2 / (1.5 - FA^2).
+/// Interior voxels, and corrected candidates not above the reference, keep their FA. Returns the corrected FA map
+/// (a copy; nothing changes when fewer than 10 interior voxels).
 FloatImage::Pointer CorrectBorderFa(const dti::ScalarMaps & maps, const MaskImage * cordMask, const MaskImage * roi,
-                                    BorderFaCorrection * info = nullptr);
+                                    BorderFaCorrection * info = nullptr, const MaskImage * edemaMask = nullptr);
 } // namespace gw::followup::detail

@@ -969,13 +969,16 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
           // FA of the border voxels without their CSF partial volume (see detail::CorrectBorderFa): the PV
           // layer is a large part of a cord 8 mm across on 1.5 mm voxels, and its CSF content changes with the
           // voxel size and position of the day (+/-3% of the band's FA between two scans of an unchanged cord);
-          // the corrected band FA estimates the volume average of the tissue's FA.
+          // the corrected band FA estimates the volume average of the tissue's FA. Voxels touching the day's edema
+          // get the same correction: edema is free water too, and its strong signal would otherwise pull the FA of
+          // the white matter it mixes with below the share of edema in the voxel.
           detail::BorderFaCorrection correction;
           dti::ScalarMaps maps = w.dti->maps;
-          maps.fa = detail::CorrectBorderFa(w.dti->maps, w.tissue, normal, &correction);
+          maps.fa = detail::CorrectBorderFa(w.dti->maps, w.tissue, normal, &correction, w.edema.mask);
           w.details["fa_border_correction"] = { { "reference_md_mm2_s", correction.referenceMd },
                                                 { "interior_voxels", correction.interior },
                                                 { "border_voxels", correction.border },
+                                                { "edema_voxels", correction.edema },
                                                 { "corrected_voxels", correction.corrected } };
           w.profile = dti::CordProfile(maps, normal, w.epicentre, options.bandMm);
           dti::WriteCordProfile(*w.profile, dir / "cord_profile.tsv", force);

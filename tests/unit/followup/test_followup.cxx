@@ -125,38 +125,8 @@ TEST_P(FollowupScenario, ExpectedFlagsAndNoOthers)
   CheckScenario(GetParam(), 1, 3);
 }
 
-/// Scenarios where the pipeline does not reliably give exactly the expected flags at seed 1 (issue #8): when edema
-/// appears, new_edema's FA at the graft site declines 7.0-10.5% over seeds 1-5 (seed 1: -10.5%) where the truth
-/// (volume-averaged FA over the cord) declines 6.6%, against a 10% rule. The free-water correction of the border voxels
-/// (detail::CorrectBorderFa) took the CSF partial volume out (stable scenario: epicentre within +/-3%); what remains
-/// is the voxel-wise FA of voxels mixing edema and white matter, signal-weighted (edema S0 1.5 x white matter's), so
-/// the edema counts more than its volume. The scenario runs in the slow suite.
-const std::set<std::string> KnownGaps{ "new_edema" };
-
-std::vector<std::string>
-Scenarios(bool gaps)
-{
-  std::vector<std::string> out;
-  for (const auto & s : gw::phantom::ScenarioNames())
-    if (KnownGaps.count(s) == (gaps ? 1u : 0u))
-      out.push_back(s);
-  return out;
-}
-
-INSTANTIATE_TEST_SUITE_P(Phantom, FollowupScenario, ::testing::ValuesIn(Scenarios(false)),
-                         [](const auto & info) { return info.param; });
-
-class FollowupScenarioGapsSlow : public ::testing::TestWithParam<std::string>
-{
-};
-
-TEST_P(FollowupScenarioGapsSlow, ExpectedFlagsAndNoOthers)
-{
-  CheckScenario(GetParam(), 1, 3);
-}
-
-INSTANTIATE_TEST_SUITE_P(Phantom, FollowupScenarioGapsSlow, ::testing::ValuesIn(Scenarios(true)),
-                         [](const auto & info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Phantom, FollowupScenario, ::testing::ValuesIn(gw::phantom::ScenarioNames()),
+                         [](const auto & param) { return param.param; });
 
 class FollowupSeedsSlow : public ::testing::TestWithParam<std::string>
 {
@@ -169,7 +139,7 @@ TEST_P(FollowupSeedsSlow, ExpectedFlagsForFourMoreSeeds)
 }
 
 INSTANTIATE_TEST_SUITE_P(Phantom, FollowupSeedsSlow, ::testing::ValuesIn(gw::phantom::ScenarioNames()),
-                         [](const auto & info) { return info.param; });
+                         [](const auto & param) { return param.param; });
 
 TEST(FollowupOutputs, RefusesExistingOutputsWithoutForce)
 {

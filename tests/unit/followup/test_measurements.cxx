@@ -195,5 +195,31 @@ TEST(FollowupMeasurements, BorderFaCorrectionRemovesIsotropicCsfPart)
   for (std::size_t v = 0; v < 6 * 6 * 4; ++v)
     EXPECT_NEAR(corrected->GetBufferPointer()[v], 0.7, 1e-5) << "voxel " << v;
   EXPECT_NEAR(maps.fa->GetBufferPointer()[0], fa(l1 + 0.3e-3, l2 + 0.3e-3), 1e-6) << "input unchanged";
+
+  // edema inside the cord (interior voxels of slice z = 1, edema mask on the fine grid): free water as well, those
+  // voxels are corrected too and stay out of the reference MD; an interior voxel outside the edema is untouched
+  auto edema = gw::testing::MakeMask(fine, fsp, forigin);
+  std::size_t edemaVoxels = 0;
+  for (unsigned y = 1; y < 5; ++y)
+    for (unsigned x = 1; x < 5; ++x)
+    {
+      const itk::Index<3> idx{ { x, y, 1 } };
+      maps.fa->SetPixel(idx, float(fa(l1 + 0.5e-3, l2 + 0.5e-3)));
+      maps.md->SetPixel(idx, float(1.5e-3));
+      ++edemaVoxels;
+      for (unsigned fz = 2; fz < 4; ++fz) // the fine voxels inside coarse voxel (x, y, 1)
+        for (unsigned fy = 2 * y; fy < 2 * y + 2; ++fy)
+          for (unsigned fx = 2 * x; fx < 2 * x + 2; ++fx)
+            edema->SetPixel({ { fx, fy, fz } }, 1);
+    }
+  const auto withEdema = detail::CorrectBorderFa(maps, cord, roi, &info, edema);
+  EXPECT_EQ(info.edema, edemaVoxels);
+  EXPECT_EQ(info.interior, 4u * 16u - edemaVoxels);
+  EXPECT_EQ(info.corrected, border + edemaVoxels);
+  EXPECT_NEAR(info.referenceMd, 1e-3, 1e-9) << "the edema's MD is not in the reference";
+  for (std::size_t v = 0; v < 6 * 6 * 4; ++v)
+    EXPECT_NEAR(withEdema->GetBufferPointer()[v], 0.7, 1e-5) << "voxel " << v;
+  const auto without = detail::CorrectBorderFa(maps, cord, roi, &info);
+  EXPECT_LT(without->GetPixel({ { 2, 2, 1 } }), 0.6) << "without the edema mask its voxels keep the lowered FA";
 }
 } // namespace
