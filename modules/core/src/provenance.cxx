@@ -4,6 +4,7 @@
 
 #include "gw/core/files.h"
 #include "gw/core/log.h"
+#include "gw_git_sha.h"
 #include "gw_version.h"
 
 namespace gw
