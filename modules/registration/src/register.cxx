@@ -275,10 +275,12 @@ RunStage(
   return value;
 }
 
-itk::RegularStepGradientDescentOptimizerv4<double>::Pointer
-MakeLinearOptimizer(MetricType * metric, const RegistrationOptions & o)
+/// Parameter scales from the physical shift of the moving points, estimated when each level's optimization starts
+/// (either linear optimizer).
+template <typename TOptimizer>
+void
+UsePhysicalShiftScales(TOptimizer * opt, MetricType * metric)
 {
-  auto opt = itk::RegularStepGradientDescentOptimizerv4<double>::New();
   using ScalesType = itk::RegistrationParameterScalesFromPhysicalShift<MetricType>;
   auto scales = ScalesType::New();
   scales->SetMetric(metric);
@@ -286,6 +288,13 @@ MakeLinearOptimizer(MetricType * metric, const RegistrationOptions & o)
   opt->SetScalesEstimator(scales);
   opt->SetDoEstimateScales(true);
   opt->SetDoEstimateLearningRateOnce(false);
+}
+
+itk::RegularStepGradientDescentOptimizerv4<double>::Pointer
+MakeLinearOptimizer(MetricType * metric, const RegistrationOptions & o)
+{
+  auto opt = itk::RegularStepGradientDescentOptimizerv4<double>::New();
+  UsePhysicalShiftScales(opt.GetPointer(), metric);
   opt->SetDoEstimateLearningRateAtEachIteration(false);
   opt->SetLearningRate(o.maximumStepMm);
   opt->SetMinimumStepLength(o.minimumStepMm);
@@ -303,13 +312,7 @@ itk::ConjugateGradientLineSearchOptimizerv4Template<double>::Pointer
 MakeAffineOptimizer(MetricType * metric, const RegistrationOptions & o)
 {
   auto opt = itk::ConjugateGradientLineSearchOptimizerv4Template<double>::New();
-  using ScalesType = itk::RegistrationParameterScalesFromPhysicalShift<MetricType>;
-  auto scales = ScalesType::New();
-  scales->SetMetric(metric);
-  scales->SetTransformForward(true);
-  opt->SetScalesEstimator(scales);
-  opt->SetDoEstimateScales(true);
-  opt->SetDoEstimateLearningRateOnce(false);
+  UsePhysicalShiftScales(opt.GetPointer(), metric);
   opt->SetDoEstimateLearningRateAtEachIteration(true);
   opt->SetMaximumStepSizeInPhysicalUnits(o.maximumStepMm);
   opt->SetLowerLimit(0.0);
