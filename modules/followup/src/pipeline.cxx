@@ -91,7 +91,8 @@ struct Work
   std::optional<seg::EnhancementResult> enhancement;
   seg::Morphometry lesionMorph, syrinxMorph, edemaMorph;
   std::vector<seg::CordSliceMorphometry> cordSlices;
-  PointType epicentre; ///< native
+  std::vector<seg::CordResult::ContourSlice> cordContour; ///< sub-voxel AP per slice when the cord was segmented
+  PointType epicentre;                                    ///< native
   bool haveEpicentre = false;
   int massIndex = -1; ///< index into lesionMorph.components
   std::optional<dti::DtiResult> dti;
@@ -136,6 +137,7 @@ Measure(const seg::ComponentMorphometry & c, const reg::TransformType * toBaseli
   safety::StructureMeasure m;
   m.volume = c.volume;
   m.spd = c.ranoLongest * c.ranoPerpendicular;
+  m.spdMinor = std::min(c.ranoLongest, c.ranoPerpendicular);
   m.apDiameter = c.maxApDiameter;
   m.length = c.length;
   m.location = ToPoint(MapPoint(toBaseline, c.centroid));
@@ -153,7 +155,11 @@ MeasureTotal(const seg::Morphometry & m, const reg::TransformType * toBaseline)
     total.volume += c.volume;
     total.apDiameter = std::max(total.apDiameter, c.maxApDiameter);
     total.length = std::max(total.length, c.length);
-    total.spd = std::max(total.spd, c.ranoLongest * c.ranoPerpendicular);
+    if (c.ranoLongest * c.ranoPerpendicular > total.spd)
+    {
+      total.spd = c.ranoLongest * c.ranoPerpendicular; // the largest SPD and its shorter diameter
+      total.spdMinor = std::min(c.ranoLongest, c.ranoPerpendicular);
+    }
     if (!largest || c.volume > largest->volume)
       largest = &c;
   }
@@ -167,9 +173,11 @@ MeasureJson(const std::optional<safety::StructureMeasure> & m)
 {
   if (!m)
     return nullptr;
-  nlohmann::json j{
-    { "volume_mm3", m->volume }, { "spd_mm2", m->spd }, { "ap_mm", m->apDiameter }, { "length_mm", m->length }
-  };
+  nlohmann::json j{ { "volume_mm3", m->volume },
+                    { "spd_mm2", m->spd },
+                    { "spd_minor_diameter_mm", m->spdMinor },
+                    { "ap_mm", m->apDiameter },
+                    { "length_mm", m->length } };
   if (m->location)
     j["location_lps"] = *m->location;
   return j;
@@ -546,6 +554,7 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
         p.contrast = seg::CordContrast::T2;
         auto cord = seg::SegmentCord(w.anat.at(role::T2), p);
         w.tissue = seg::ResampleMaskNearest(cord.mask, w.primary);
+        w.cordContour = cord.contour;
         if (anatomy == "auto")
           anatomy = "cord";
         return;
@@ -1158,12 +1167,22 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
     if (anatomy == "cord")
     {
       d.syrinx = MeasureTotal(w.syrinxMorph, w.toBaseline);
-      if (w.haveEpicentre && !w.cordSlices.empty())
+      if (w.haveEpicentre && (!w.cordContour.empty() || !w.cordSlices.empty()))
       {
+        // the cord contour's AP extent where the cord was segmented here (sub-voxel: the mask's extent moves in
+        // whole voxels, 1.5 mm on a coarse grid, a third of the 25% swelling rule on an 8 mm cord); the mask's
+        // extent for a given cord mask
         double ap = 0.0;
-        for (const auto & s : w.cordSlices)
-          if (std::abs(s.z - w.epicentre[2]) <= 0.5 * options.bandMm)
-            ap = std::max(ap, s.apDiameter);
+        if (!w.cordContour.empty())
+        {
+          for (const auto & s : w.cordContour)
+            if (std::abs(s.z - w.epicentre[2]) <= 0.5 * options.bandMm)
+              ap = std::max(ap, s.apDiameter);
+        }
+        else
+          for (const auto & s : w.cordSlices)
+            if (std::abs(s.z - w.epicentre[2]) <= 0.5 * options.bandMm)
+              ap = std::max(ap, s.apDiameter);
         if (ap > 0)
           d.cordAp = ap;
       }

@@ -964,6 +964,7 @@ SimulateTimepoint(const StudyOptions & o, int k)
     j["ap_diameter_mm"] = e.present ? 2 * e.r[1] : 0.0;
     j["length_mm"] = e.present ? 2 * e.r[2] : 0.0;
     j["spd_mm2"] = e.present ? 4 * e.r[0] * e.r[1] : 0.0;
+    j["spd_minor_diameter_mm"] = e.present ? 2 * std::min(e.r[0], e.r[1]) : 0.0;
     j["centre_lps"] = e.present ? Vec(pose.ToWorld(e.c)) : nlohmann::json(nullptr);
     j["semi_axes_mm_phantom"] = e.present ? Vec(e.r) : nlohmann::json(nullptr);
     if (voxelCount[maskIndex] > 0)
@@ -1063,6 +1064,7 @@ Measure(const nlohmann::json & j)
   safety::StructureMeasure m;
   m.volume = j["volume_mm3_analytic"].get<double>();
   m.spd = j["spd_mm2"].get<double>();
+  m.spdMinor = j.value("spd_minor_diameter_mm", 0.0);
   m.apDiameter = j["ap_diameter_mm"].get<double>();
   m.length = j["length_mm"].get<double>();
   if (!j["centre_lps"].is_null())

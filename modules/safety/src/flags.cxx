@@ -215,7 +215,10 @@ Evaluate(const std::vector<TimepointData> & tps, const Rules & rules)
           raised = true;
         }
       }
-      if (!raised && nSpd >= 0)
+      // SPD only for a measurable mass (RANO): both diameters long enough at the nadir and now
+      const bool measurable = nSpd >= 0 && tps[nSpd].mass->spdMinor >= rules.massSpdMinDiameter &&
+                              cur.mass->spdMinor >= rules.massSpdMinDiameter;
+      if (!raised && measurable)
       {
         const double ref = tps[nSpd].mass->spd, ds = cur.mass->spd - ref;
         if (ds >= rules.massSpdMinIncrease && ref > 0 && ds / ref >= rules.massSpdRelative)

@@ -23,6 +23,7 @@ ForEachField(Rules & r, F && f)
   f("enlarging_t2_lesion", "edema_min_increase_mm3", r.edemaAbsolute);
   f("mass_growth", "spd_relative", r.massSpdRelative);
   f("mass_growth", "spd_min_increase_mm2", r.massSpdMinIncrease);
+  f("mass_growth", "spd_min_diameter_mm", r.massSpdMinDiameter);
   f("mass_growth", "volume_relative", r.massVolumeRelative);
   f("mass_growth", "volume_min_increase_mm3", r.massVolumeMinIncrease);
   f("new_syrinx", "min_volume_mm3", r.newSyrinxMinVolume);

@@ -410,6 +410,35 @@ DetectCenterline(const FloatImage * image, const CordParams & params)
   return CentersToPoints(out, av);
 }
 
+/// Sub-voxel radius of the cord edge along one ray near the contour radius r0: where the (bilinear) profile crosses
+/// half-way between the cord inside (r0 - 1.5 voxels) and the CSF outside (its extreme within 2 voxels beyond r0);
+/// the edge of the largest gradient sits at a midpoint between voxel centres whatever the partial volume, this
+/// crossing moves with it. `sign` +1: the cord is darker than CSF (T2), -1: brighter (T1). r0 when no crossing.
+double
+HalfLevelRadius(const std::vector<float> & s, const AxialView & av, double u0, double v0, double th, double r0,
+                double sign)
+{
+  const double voxel = std::max(av.su, av.sv), step = 0.05 * voxel;
+  auto at = [&](double r)
+  { return sign * Bilinear(s, av.nu, av.nv, u0 + r * std::cos(th) / av.su, v0 + r * std::sin(th) / av.sv); };
+  const double inner = at(std::max(0.0, r0 - 1.5 * voxel));
+  double outer = -std::numeric_limits<double>::infinity();
+  for (double r = r0; r <= r0 + 2.0 * voxel + 1e-9; r += step)
+    outer = std::max(outer, at(r));
+  if (!(outer > inner))
+    return r0;
+  const double half = 0.5 * (inner + outer);
+  double prev = at(std::max(0.0, r0 - 1.5 * voxel));
+  for (double r = std::max(0.0, r0 - 1.5 * voxel) + step; r <= r0 + 2.0 * voxel + 1e-9; r += step)
+  {
+    const double cur = at(r);
+    if (prev < half && cur >= half)
+      return r - step + step * (half - prev) / (cur - prev);
+    prev = cur;
+  }
+  return r0;
+}
+
 CordResult
 SegmentCord(const FloatImage * image, const CordParams & params)
 {
@@ -536,6 +565,9 @@ SegmentCord(const FloatImage * image, const CordParams & params)
       radii[w] = contour(edges[w], nullptr);
       ws.push_back(w);
     }
+  // pass 1, the edges alone, measures the AP diameter (CordResult::contour): the trend prior of pass 2 pulls a
+  // local swelling back toward the cord above and below it (phantom: a 25% swelling measured as 15-20%)
+  const std::vector<std::vector<double>> edgeRadii = radii;
   if (ws.size() >= 3)
   {
     std::vector<double> zs;
@@ -584,6 +616,17 @@ SegmentCord(const FloatImage * image, const CordParams & params)
       mean += r;
     res.meanRadius.push_back(mean / nRays);
     used.push_back(av.Point(c.u[w], c.v[w], double(w)));
+    double apLo = std::numeric_limits<double>::infinity(), apHi = -apLo;
+    const auto slice = ExtractSlice(img, av, w);
+    for (unsigned int k = 0; k < nRays; ++k)
+    {
+      const double th = 2 * M_PI * k / nRays;
+      const double rk = HalfLevelRadius(slice, av, c.u[w], c.v[w], th, edgeRadii[w][k], sign);
+      const PointType q = av.Point(c.u[w] + rk * std::cos(th) / av.su, c.v[w] + rk * std::sin(th) / av.sv, double(w));
+      apLo = std::min(apLo, q[AP]);
+      apHi = std::max(apHi, q[AP]);
+    }
+    res.contour.push_back({ used.back()[2], apHi - apLo });
     const long u0 = std::max(0L, long(std::floor(c.u[w] - rMax / av.su))),
                u1 = std::min(long(av.nu) - 1, long(std::ceil(c.u[w] + rMax / av.su)));
     const long v0 = std::max(0L, long(std::floor(c.v[w] - rMax / av.sv))),
@@ -606,6 +649,7 @@ SegmentCord(const FloatImage * image, const CordParams & params)
   if (used.empty())
     ThrowProcessing("cord contour failed on every slice");
   std::sort(used.begin(), used.end(), [](const auto & a, const auto & b) { return a[2] < b[2]; });
+  std::sort(res.contour.begin(), res.contour.end(), [](const auto & a, const auto & b) { return a.z < b.z; });
   res.centerline = used;
   res.centerlineMask = CenterlineToMask(res.centerline, image);
   return res;

@@ -1,3 +1,5 @@
+#include <cmath>
+
 #include <gtest/gtest.h>
 
 #include "gw/core/error.h"
@@ -22,6 +24,7 @@ Mass(double volume, double spd)
   StructureMeasure m;
   m.volume = volume;
   m.spd = spd;
+  m.spdMinor = std::sqrt(spd); // round on the SPD slice
   m.location = Point{ 0, 0, 0 };
   return m;
 }
@@ -94,6 +97,31 @@ TEST(SafetyFlags, SpdCriterionAloneRaisesMassGrowth)
   ASSERT_EQ(flags.size(), 1u);
   EXPECT_NEAR(flags[0].value, 0.30, 1e-12);
   EXPECT_EQ(flags[0].unit, "fraction");
+}
+
+TEST(SafetyFlags, SpdCriterionOnlyForMeasurableMasses)
+{
+  // RANO: the product of perpendicular diameters is used for masses with both diameters >= 10 mm; a 5 mm mass
+  // whose SPD rises 36% (a voxel more on each diameter) while its volume rises 25% raises nothing; by volume it does
+  std::vector<TimepointData> tps = { Tp("a", 100), Tp("b", 200) };
+  tps[0].mass = Mass(60, 24.6);
+  tps[1].mass = Mass(75, 33.4);
+  EXPECT_TRUE(Evaluate(tps, Rules::Defaults()).empty());
+  tps[1].mass = Mass(90, 33.4); // +50% volume
+  auto flags = Evaluate(tps, Rules::Defaults());
+  ASSERT_EQ(flags.size(), 1u);
+  EXPECT_EQ(flags[0].unit, "fraction");
+  EXPECT_NEAR(flags[0].value, 0.5, 1e-12) << "raised by the volume criterion";
+  // measurable now but not at the nadir: no SPD comparison either
+  tps[0].mass = Mass(1000, 81);  // 9 x 9 mm
+  tps[1].mass = Mass(1100, 121); // 11 x 11 mm: +49% SPD, +10% volume
+  EXPECT_TRUE(Evaluate(tps, Rules::Defaults()).empty());
+  // the threshold is a rule: 8 mm makes both measurable
+  Rules r = Rules::Defaults();
+  r.massSpdMinDiameter = 8.0;
+  flags = Evaluate(tps, r);
+  ASSERT_EQ(flags.size(), 1u);
+  EXPECT_NEAR(flags[0].value, 40.0 / 81.0, 1e-12);
 }
 
 TEST(SafetyFlags, NewEnhancementExpectedInsidePostoperativeWindowSuspectedAfter)

@@ -45,6 +45,7 @@ struct StructureMeasure
 {
   double volume = 0.0;     ///< [mm^3]
   double spd = 0.0;        ///< product of the two perpendicular diameters on the largest axial slice [mm^2]
+  double spdMinor = 0.0;   ///< the shorter of those two diameters [mm]
   double apDiameter = 0.0; ///< [mm]
   double length = 0.0;     ///< craniocaudal [mm]
   std::optional<Point> location;

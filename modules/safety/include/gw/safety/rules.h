@@ -40,8 +40,12 @@ struct Rules
   double edemaAbsolute = 20.0;        ///< ... and ≥ 20 mm^3; new edema ≥ this volume counts too [mm^3]
 
   // MASS_GROWTH vs the nadir (smallest earlier value): either criterion, each with an absolute floor.
-  double massSpdRelative = 0.25;       ///< RANO: +25% product of perpendicular diameters
-  double massSpdMinIncrease = 5.0;     ///< [mm^2]
+  double massSpdRelative = 0.25;       ///< RANO: +25% product of perpendicular diameters ...
+  double massSpdMinIncrease = 5.0;     ///< ... by at least this much [mm^2] ...
+  double massSpdMinDiameter = 10.0;    ///< ... of a measurable mass: both diameters at least this long at the nadir
+                                       ///< and now (RANO, Wen et al. 2010: 10 mm; a diameter of a smaller mass is
+                                       ///< a few voxels, and its product moves by 30-40% between two scans of the
+                                       ///< same mass); smaller masses are followed by volume [mm]
   double massVolumeRelative = 0.40;    ///< volumetric: +40%
   double massVolumeMinIncrease = 20.0; ///< [mm^3]
 

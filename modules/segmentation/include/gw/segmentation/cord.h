@@ -47,6 +47,15 @@ struct CordResult
   MaskImage::Pointer centerlineMask; ///< one voxel per axial slice
   std::vector<PointType> centerline; ///< one LPS point [mm] per axial slice, inferior to superior
   std::vector<double> meanRadius;    ///< mean contour radius per centerline point [mm]
+  /// Per slice with a contour: SI position of its centre (LPS z) and the extent along the LPS AP axis of the contour
+  /// of the edges alone (sub-voxel: radii on a 0.25 mm grid; without the smoothness prior along the cord, which
+  /// pulls a local swelling back toward its trend), inferior to superior [mm]
+  struct ContourSlice
+  {
+    double z = 0.0;
+    double apDiameter = 0.0;
+  };
+  std::vector<ContourSlice> contour;
 };
 
 /// \brief Detects the cord centerline: one LPS point [mm] per axial slice (inferior → superior).
