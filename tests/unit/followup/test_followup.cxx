@@ -132,9 +132,10 @@ class FollowupSeedsSlow : public ::testing::TestWithParam<std::string>
 {
 };
 
-TEST_P(FollowupSeedsSlow, ExpectedFlagsForFourMoreSeeds)
+TEST_P(FollowupSeedsSlow, ExpectedFlagsForNineMoreSeeds)
 {
-  for (std::uint64_t seed : { 2, 3, 4, 5 })
+  // seeds 6-10 were added after the rules and measurements were settled on 1-5, as a check that they generalise
+  for (std::uint64_t seed = 2; seed <= 10; ++seed)
     CheckScenario(GetParam(), seed, 3);
 }
 
