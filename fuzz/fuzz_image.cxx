@@ -1,11 +1,12 @@
 // libFuzzer target: image header reading and loading (gw::io::ReadImageInfo, then ReadFloatImage or
-// ReadFloat4DImage / ReadVectorImage as the header says). The input is written to a private folder under a name
-// whose extension follows its content: NRRD magic -> .nrrd, gzip magic -> .nii.gz, MetaImage keys -> .mha,
+// ReadFloat4DImage and ReadDwiSamples / ReadVectorImage as the header says). The input is written to a private folder
+// under a name whose extension follows its content: NRRD magic -> .nrrd, gzip magic -> .nii.gz, MetaImage keys -> .mha,
 // otherwise .nii. gw::Error is the documented outcome of bad input and is ignored; anything else (another
 // exception type, a crash, a sanitizer report, an allocation beyond -malloc_limit_mb: a header claiming a huge
 // image must be refused before allocating) is a finding.
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "fuzz_common.h"
 #include "gw/core/error.h"
@@ -39,7 +40,20 @@ LLVMFuzzerTestOneInput(const std::uint8_t * data, std::size_t size)
     if (info.components > 1)
       gw::io::ReadVectorImage(path);
     else if (info.dimension == 4)
+    {
       gw::io::ReadFloat4DImage(path);
+      // gw_dti's reader: the series as stored, voxels converted on demand
+      const gw::io::DwiSamples samples = gw::io::ReadDwiSamples(path);
+      std::vector<float> one(samples.Volumes());
+      std::vector<double> sums(samples.Voxels(), 0.0);
+      if (samples.Voxels() > 0 && samples.Volumes() > 0)
+      {
+        samples.Load(0, one.data());
+        samples.Load(samples.Voxels() - 1, one.data());
+        samples.AddVolume(samples.Volumes() - 1, sums.data());
+      }
+      samples.ToImage(1);
+    }
     else
       gw::io::ReadFloatImage(path);
   }
