@@ -543,7 +543,28 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
       return;
     if (w.tp->images.count(role::CordMask))
     {
-      w.tissue = seg::ResampleMaskNearest(io::ReadMask(w.tp->images.at(role::CordMask)), w.primary);
+      const auto given = io::ReadMask(w.tp->images.at(role::CordMask));
+      w.tissue = seg::ResampleMaskNearest(given, w.primary);
+      if (anatomy == "auto") // a cord mask says what the study is (it was analysed as a brain: thin-mask
+        anatomy = "cord";    // registration failing its gate, brain lesion rules)
+      else if (anatomy == "brain")
+        ThrowUsage(w.tp->id + ": a cord mask was given for a brain study (--anatomy brain)");
+      if (w.anat.count(role::T2))
+      {
+        // the given mask is used throughout; the cord's AP diameter comes from the T2 contour around the mask's
+        // centerline when it can be traced (sub-voxel, see CordResult::contour), from the mask's extent otherwise
+        try
+        {
+          seg::CordParams p;
+          p.contrast = seg::CordContrast::T2;
+          p.centerline = seg::CenterlineFromMask(given);
+          w.cordContour = seg::SegmentCord(w.anat.at(role::T2), p).contour;
+        }
+        catch (const Error & e)
+        {
+          log::Info(w.tp->id + ": cord AP from the given mask's extent (no T2 contour: " + e.Message() + ")");
+        }
+      }
       return;
     }
     if (anatomy != "brain" && w.anat.count(role::T2))

@@ -142,6 +142,44 @@ TEST_P(FollowupSeedsSlow, ExpectedFlagsForNineMoreSeeds)
 INSTANTIATE_TEST_SUITE_P(Phantom, FollowupSeedsSlow, ::testing::ValuesIn(gw::phantom::ScenarioNames()),
                          [](const auto & param) { return param.param; });
 
+TEST(FollowupCordMasks, GivenMasksMakeACordStudyWithTheExpectedFlags)
+{
+  // cord masks from another tool (SCT, Slicer; here the phantom's truth masks) with the default anatomy "auto": the
+  // study is analysed as a cord study (it was taken for a brain: the thin mask made every registration fail its
+  // gate), the masks are used, the cord AP comes from the T2 contour around their centerline, and the flags are the
+  // expected ones (a 25% swelling: CORD_SWELLING confirmed, then suspected)
+  gw::testing::ScratchDir dir("fu_cordmask");
+  gw::phantom::StudyOptions po;
+  po.scenario = "cord_swelling";
+  po.timepoints = 3;
+  const auto truth = gw::phantom::GenerateStudy(po, dir / "bids");
+  auto study = ReadStudy(dir / "bids" / "sub-01");
+  for (auto & tp : study.timepoints)
+  {
+    const fs::path mask = dir / "bids" / "derivatives" / "truth" / "sub-01" / tp.id / "anat" /
+                          ("sub-01_" + tp.id + "_label-cord_mask.nii.gz");
+    ASSERT_TRUE(fs::exists(mask)) << mask;
+    tp.images[gw::followup::role::CordMask] = mask;
+  }
+  gw::followup::FollowupOptions fo;
+  fo.snapshots = false;
+  fo.dti = false;
+  const auto result = gw::followup::RunFollowup(study, fo, dir / "out");
+  EXPECT_EQ(result.anatomy, "cord");
+  for (const auto & t : result.timepoints)
+    EXPECT_TRUE(t.data.registrationPassed) << t.data.id << ": " << t.data.registrationMessage;
+  std::set<Key> expected, actual;
+  for (const auto & f : truth["expected_flags"])
+    expected.insert(
+      Key{ f["timepoint"].get<std::string>(), f["code"].get<std::string>(), f["status"].get<std::string>() });
+  for (const auto & f : result.flags)
+    actual.insert(Key{ f.timepoint, f.code, f.status });
+  EXPECT_EQ(actual, expected) << "expected:\n" << Describe(expected) << "raised:\n" << Describe(actual);
+  // a cord mask in a study declared as brain is a contradiction, refused
+  fo.anatomy = "brain";
+  EXPECT_THROW(gw::followup::RunFollowup(study, fo, dir / "out_brain"), gw::Error);
+}
+
 TEST(FollowupOutputs, RefusesExistingOutputsWithoutForce)
 {
   gw::testing::ScratchDir dir("fu_force");
