@@ -525,21 +525,32 @@ FitVoxel(const Design & d, const Eigen::VectorXd & s, const Eigen::VectorXd & y,
   return f;
 }
 
+/// Smallest positive sample of the voxels (1e-3 when none), on `threads` threads (0: all).
 double
-MinPositiveSignal(const io::DwiSamples & samples, const std::vector<std::size_t> & voxels)
+MinPositiveSignal(const io::DwiSamples & samples, const std::vector<std::size_t> & voxels, unsigned int threads)
 {
-  std::vector<float> buf(samples.Volumes());
-  double m = std::numeric_limits<double>::max();
-  for (const std::size_t v : voxels)
-  {
-    samples.Load(v, buf.data());
-    for (const float value : buf)
-    {
-      const double s = value;
-      if (s > 0.0 && s < m)
-        m = s;
-    }
-  }
+  constexpr std::size_t Chunk = 256;
+  std::vector<double> minima((voxels.size() + Chunk - 1) / Chunk, std::numeric_limits<double>::max());
+  ParallelFor(voxels.size(), threads, Chunk,
+              [&](std::size_t begin, std::size_t end)
+              {
+                std::vector<float> buf(samples.Volumes());
+                double m = std::numeric_limits<double>::max();
+                for (std::size_t k = begin; k < end; ++k)
+                {
+                  samples.Load(voxels[k], buf.data());
+                  for (const float value : buf)
+                  {
+                    const double s = value;
+                    if (s > 0.0 && s < m)
+                      m = s;
+                  }
+                }
+                double & slot = minima[begin / Chunk];
+                slot = std::min(slot, m);
+              });
+  const double m =
+    minima.empty() ? std::numeric_limits<double>::max() : *std::min_element(minima.begin(), minima.end());
   return m == std::numeric_limits<double>::max() ? 1e-3 : m;
 }
 
@@ -679,7 +690,7 @@ FitOlsQuick(const io::Dwi & dwi, const io::GradientTable & table, const MaskImag
   const Design d = MakeDesign(table, b0Threshold);
   const std::vector<std::size_t> voxels = MaskVoxels(mask);
   const io::DwiSamples samples(dwi.image);
-  const double minSignal = MinPositiveSignal(samples, voxels);
+  const double minSignal = MinPositiveSignal(samples, voxels, threads);
   auto tensor = NewLike<TensorImage>(dwi.image);
   TensorPixel * out = tensor->GetBufferPointer();
   ParallelFor(voxels.size(), threads, 512,
@@ -924,7 +935,7 @@ FitTensors(const io::DwiSeries & dwi, const MaskImage * mask, const FitOptions &
   if (voxels.empty())
     ThrowInput("the mask is empty on the DWI grid");
   const io::DwiSamples & samples = dwi.samples;
-  const double minSignal = MinPositiveSignal(samples, voxels);
+  const double minSignal = MinPositiveSignal(samples, voxels, options.threads);
   const std::size_t n = d.n;
 
   // robust fit: noise sigma = 1.4826 MAD of the residuals (corrected for the 7 fitted parameters), first of a WLS
