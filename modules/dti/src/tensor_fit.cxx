@@ -50,11 +50,8 @@ struct Design
 {
   MatX7 x;
   Eigen::Matrix<double, 7, Eigen::Dynamic> pinv;
-  /// column i: the 28 products x_ia x_ib (a <= b, row-major upper triangle) of row i, so that the weighted normal
-  /// matrix is one matrix-vector product with the squared weights
-  Eigen::Matrix<double, 28, Eigen::Dynamic> outer;
-  /// measurement after measurement: its 28 products (as `outer`) then its 7 design entries, the data of the WLS
-  /// normal equations in the order one pass over the measurements reads them
+  /// measurement after measurement (row i of x): the 28 products x_ia x_ib (a <= b, row-major upper triangle), then
+  /// its 7 design entries; the data of the WLS normal equations in the order one pass over the measurements reads it
   std::vector<double> rows;
   std::vector<bool> isB0;
   std::size_t n = 0;
@@ -107,22 +104,14 @@ MakeDesign(const io::GradientTable & table, double b0Threshold)
     ThrowInput("the gradient table does not determine a tensor: " + std::to_string(d.n) + " volumes, " +
                std::to_string(b0) + " b0; at least 6 non-collinear directions are needed");
   d.pinv = (d.x.transpose() * d.x).ldlt().solve(d.x.transpose());
-  d.outer.resize(28, static_cast<Eigen::Index>(d.n));
+  d.rows.reserve(d.n * 35);
   for (Eigen::Index i = 0; i < static_cast<Eigen::Index>(d.n); ++i)
   {
-    Eigen::Index k = 0;
     for (int a = 0; a < 7; ++a)
       for (int b = a; b < 7; ++b)
-        d.outer(k++, i) = d.x(i, a) * d.x(i, b);
-  }
-  d.rows.resize(d.n * 35);
-  for (std::size_t i = 0; i < d.n; ++i)
-  {
-    const auto c = static_cast<Eigen::Index>(i);
-    for (Eigen::Index k = 0; k < 28; ++k)
-      d.rows[i * 35 + static_cast<std::size_t>(k)] = d.outer(k, c);
-    for (Eigen::Index j = 0; j < 7; ++j)
-      d.rows[i * 35 + 28 + static_cast<std::size_t>(j)] = d.x(c, j);
+        d.rows.push_back(d.x(i, a) * d.x(i, b));
+    for (int j = 0; j < 7; ++j)
+      d.rows.push_back(d.x(i, j));
   }
   return d;
 }

@@ -1193,17 +1193,15 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
         // the cord contour's AP extent where the cord was segmented here (sub-voxel: the mask's extent moves in
         // whole voxels, 1.5 mm on a coarse grid, a third of the 25% swelling rule on an 8 mm cord); the mask's
         // extent for a given cord mask
-        double ap = 0.0;
-        if (!w.cordContour.empty())
+        auto maxInBand = [&](const auto & slices)
         {
-          for (const auto & s : w.cordContour)
+          double m = 0.0;
+          for (const auto & s : slices)
             if (std::abs(s.z - w.epicentre[2]) <= 0.5 * options.bandMm)
-              ap = std::max(ap, s.apDiameter);
-        }
-        else
-          for (const auto & s : w.cordSlices)
-            if (std::abs(s.z - w.epicentre[2]) <= 0.5 * options.bandMm)
-              ap = std::max(ap, s.apDiameter);
+              m = std::max(m, s.apDiameter);
+          return m;
+        };
+        const double ap = w.cordContour.empty() ? maxInBand(w.cordSlices) : maxInBand(w.cordContour);
         if (ap > 0)
           d.cordAp = ap;
       }

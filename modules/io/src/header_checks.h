@@ -32,17 +32,25 @@ std::uint64_t GzipTrailerSize(const unsigned char * t);
 /// file cannot be opened: ITK's own checks apply then).
 std::string ReadHeadBytes(const fs::path & path, std::size_t n, bool gz);
 
+/// The value of type T stored at `p` (any alignment), byte-swapped when `swap`.
+template <typename T>
+T
+ValueAt(const char * p, bool swap)
+{
+  T v;
+  char b[sizeof(T)];
+  std::memcpy(b, p, sizeof(T));
+  if (swap)
+    std::reverse(b, b + sizeof(T));
+  std::memcpy(&v, b, sizeof(T));
+  return v;
+}
+
 /// A value of type T at `offset` of a binary header, byte-swapped when `swap`.
 template <typename T>
 T
 HeaderValue(const std::string & h, std::size_t offset, bool swap)
 {
-  T v;
-  char b[sizeof(T)];
-  std::memcpy(b, h.data() + offset, sizeof(T));
-  if (swap)
-    std::reverse(b, b + sizeof(T));
-  std::memcpy(&v, b, sizeof(T));
-  return v;
+  return ValueAt<T>(h.data() + offset, swap);
 }
 } // namespace gw::io::detail

@@ -40,6 +40,7 @@ using detail::HeaderValue;
 using detail::LowerExtension;
 using detail::OpenHeader;
 using detail::ReadHeadBytes;
+using detail::ValueAt;
 
 namespace
 {
@@ -375,68 +376,53 @@ GunzipWhole(const char * gz, std::size_t gzSize, std::size_t expected)
   return out;
 }
 
-template <typename T>
-T
-StoredSample(const char * p, bool swap)
-{
-  T value;
-  std::memcpy(&value, p, sizeof(T));
-  if (swap)
-  {
-    auto * b = reinterpret_cast<unsigned char *>(&value);
-    std::reverse(b, b + sizeof(T));
-  }
-  return value;
-}
-
-/// Calls f(T{}) with the C++ type of a NIfTI datatype code the stored-series reader accepts.
+/// Calls f(T{}) with the C++ type of a NIfTI datatype code the stored-series reader accepts (uint8, int8, int16,
+/// uint16, int32, float32); false, without calling f, for any other code.
 template <typename F>
-void
+bool
 VisitNiftiType(std::int16_t datatype, F && f)
 {
   switch (datatype)
   {
     case 2:
       f(std::uint8_t{});
-      break;
+      return true;
     case 256:
       f(std::int8_t{});
-      break;
+      return true;
     case 4:
       f(std::int16_t{});
-      break;
+      return true;
     case 512:
       f(std::uint16_t{});
-      break;
+      return true;
     case 8:
       f(std::int32_t{});
-      break;
+      return true;
     case 16:
       f(float{});
-      break;
+      return true;
     default:
-      ThrowInternal("unsupported stored NIfTI datatype " + std::to_string(datatype));
+      return false;
   }
 }
 
-/// The NIfTI datatypes read as stored, with their sample sizes (0: not one of them).
+/// The sample size of a NIfTI datatype read as stored (0: not one of them).
 std::size_t
 NiftiTypeSize(std::int16_t datatype)
 {
-  switch (datatype)
-  {
-    case 2:   // uint8
-    case 256: // int8
-      return 1;
-    case 4:   // int16
-    case 512: // uint16
-      return 2;
-    case 8:  // int32
-    case 16: // float32
-      return 4;
-    default:
-      return 0;
-  }
+  std::size_t size = 0;
+  VisitNiftiType(datatype, [&](auto tag) { size = sizeof(tag); });
+  return size;
+}
+
+/// f(T{}) for the type of samples stored by volume (checked when they were read).
+template <typename F>
+void
+VisitStored(const DwiSamples::Stored & s, F && f)
+{
+  if (!VisitNiftiType(s.datatype, std::forward<F>(f)))
+    ThrowInternal("unsupported stored NIfTI datatype " + std::to_string(s.datatype));
 }
 
 template <typename T>
@@ -456,7 +442,7 @@ GatherVolumes(const char * src, std::size_t voxels, unsigned int n, bool swap, f
                   {
                     const char * vol = src + (static_cast<std::size_t>(t) * voxels) * sizeof(T);
                     for (std::size_t v = v0; v < v1; ++v)
-                      dst[v * n + t] = static_cast<float>(StoredSample<T>(vol + v * sizeof(T), swap));
+                      dst[v * n + t] = static_cast<float>(ValueAt<T>(vol + v * sizeof(T), swap));
                   }
                 }
               });
@@ -563,15 +549,15 @@ DwiSamples::Load(std::size_t voxel, float * out) const
     return;
   }
   const Stored & s = *m_Stored;
-  VisitNiftiType(s.datatype,
-                 [&](auto tag)
-                 {
-                   using T = decltype(tag);
-                   const char * p = s.samples + voxel * sizeof(T);
-                   const std::size_t stride = m_Voxels * sizeof(T);
-                   for (unsigned int t = 0; t < m_Volumes; ++t, p += stride)
-                     out[t] = static_cast<float>(StoredSample<T>(p, s.swap));
-                 });
+  VisitStored(s,
+              [&](auto tag)
+              {
+                using T = decltype(tag);
+                const char * p = s.samples + voxel * sizeof(T);
+                const std::size_t stride = m_Voxels * sizeof(T);
+                for (unsigned int t = 0; t < m_Volumes; ++t, p += stride)
+                  out[t] = static_cast<float>(ValueAt<T>(p, s.swap));
+              });
 }
 
 void
@@ -587,14 +573,14 @@ DwiSamples::AddVolume(unsigned int volume, double * sums) const
     return;
   }
   const Stored & s = *m_Stored;
-  VisitNiftiType(s.datatype,
-                 [&](auto tag)
-                 {
-                   using T = decltype(tag);
-                   const char * p = s.samples + static_cast<std::size_t>(volume) * m_Voxels * sizeof(T);
-                   for (std::size_t v = 0; v < m_Voxels; ++v)
-                     sums[v] += static_cast<double>(StoredSample<T>(p + v * sizeof(T), s.swap));
-                 });
+  VisitStored(s,
+              [&](auto tag)
+              {
+                using T = decltype(tag);
+                const char * p = s.samples + static_cast<std::size_t>(volume) * m_Voxels * sizeof(T);
+                for (std::size_t v = 0; v < m_Voxels; ++v)
+                  sums[v] += static_cast<double>(ValueAt<T>(p + v * sizeof(T), s.swap));
+              });
 }
 
 DwiImage::Pointer
@@ -612,12 +598,12 @@ DwiSamples::ToImage(unsigned int threads) const
   float * dst = out->GetBufferPointer();
   AdviseHugePages(dst, m_Voxels * m_Volumes * sizeof(float));
   const Stored & s = *m_Stored;
-  VisitNiftiType(s.datatype,
-                 [&](auto tag)
-                 {
-                   using T = decltype(tag);
-                   GatherVolumes<T>(s.samples, m_Voxels, m_Volumes, s.swap, dst, threads);
-                 });
+  VisitStored(s,
+              [&](auto tag)
+              {
+                using T = decltype(tag);
+                GatherVolumes<T>(s.samples, m_Voxels, m_Volumes, s.swap, dst, threads);
+              });
   return out;
 }
 
