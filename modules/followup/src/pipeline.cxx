@@ -856,12 +856,19 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
 
   // ---------------------------------------------------------------- the graft site / epicentre
   std::optional<PointType> siteBaseline;
+  // Given, or in a cord study the injury epicentre (the largest baseline lesion; spinal cord grafts are placed
+  // there) or the middle of the cord. A brain has no such default: its largest lesion need not be the graft (an MS
+  // plaque, a stroke beside a peri-infarct graft), and a mass followed there raises MASS_GROWTH on whatever lesion
+  // grows. Without a given site a brain study follows no mass.
   if (study.graftSite)
     siteBaseline = FromPoint(*study.graftSite);
-  else if (!work[0].lesionMorph.components.empty())
+  else if (anatomy == "cord" && !work[0].lesionMorph.components.empty())
     siteBaseline = work[0].lesionMorph.components.front().centroid; // largest lesion
   else if (anatomy == "cord" && work[0].tissue)
     siteBaseline = report::ImageCenter(work[0].tissue);
+  else
+    result.notes.push_back("no graft site given (graft_site_lps): a brain study follows no mass (MASS_GROWTH not "
+                           "evaluated)");
 
   // ---------------------------------------------------------------- per timepoint: remaining structures
   for (std::size_t i = 0; i < n; ++i)
@@ -875,11 +882,11 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
     }
     if (w.primary && w.tissue)
     {
-      // the mass: the lesion nearest the graft site
+      // the mass: the lesion nearest the graft site (none without a site)
       double best = std::numeric_limits<double>::infinity();
-      for (std::size_t c = 0; c < w.lesionMorph.components.size(); ++c)
+      for (std::size_t c = 0; w.haveEpicentre && c < w.lesionMorph.components.size(); ++c)
       {
-        const double d = w.haveEpicentre ? Distance(w.lesionMorph.components[c].centroid, w.epicentre) : 0.0;
+        const double d = Distance(w.lesionMorph.components[c].centroid, w.epicentre);
         if (d < best && d <= options.graftSearchMm)
         {
           best = d;

@@ -17,6 +17,7 @@
 #include <iostream>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <tuple>
 
@@ -208,14 +209,18 @@ BrainPhantom(const std::vector<PhantomLesion> & lesions, bool after, std::uint64
 }
 
 /// Runs gw_followup in brain mode (no snapshots, no DTI) on a study of FLAIR images: (id, days, path) per timepoint.
+/// `graftSite`: the study's graft_site_lps (none when absent).
 gw::followup::FollowupResult
-RunBrainStudy(const fs::path & scratch, const std::vector<std::tuple<std::string, int, fs::path>> & flairs)
+RunBrainStudy(const fs::path & scratch, const std::vector<std::tuple<std::string, int, fs::path>> & flairs,
+              const std::optional<std::array<double, 3>> & graftSite = std::nullopt)
 {
   nlohmann::json timepoints = nlohmann::json::array();
   for (const auto & [id, days, path] : flairs)
     timepoints.push_back({ { "id", id }, { "days", days }, { "images", { { "FLAIR", path.string() } } } });
-  gw::WriteTextFile(scratch / "study.json",
-                    nlohmann::json{ { "subject", "sub-ph" }, { "timepoints", timepoints } }.dump(2), false);
+  nlohmann::json doc{ { "subject", "sub-ph" }, { "timepoints", timepoints } };
+  if (graftSite)
+    doc["graft_site_lps"] = *graftSite;
+  gw::WriteTextFile(scratch / "study.json", doc.dump(2), false);
   const auto study = gw::followup::ReadStudy(scratch / "study.json");
   gw::followup::FollowupOptions options;
   options.anatomy = "brain";
@@ -228,12 +233,12 @@ RunBrainStudy(const fs::path & scratch, const std::vector<std::tuple<std::string
 /// checks that the registration passed and reads t1's change map (on the t0 grid) into `change`.
 gw::followup::FollowupResult
 RunPhantomStudy(const gw::testing::ScratchDir & scratch, const std::vector<PhantomLesion> & lesions,
-                gw::LabelImage::Pointer & change)
+                gw::LabelImage::Pointer & change, const std::optional<std::array<double, 3>> & graftSite = std::nullopt)
 {
   gw::io::WriteImage(BrainPhantom(lesions, false, 1).GetPointer(), scratch / "t0.nii.gz", false);
   gw::io::WriteImage(BrainPhantom(lesions, true, 2).GetPointer(), scratch / "t1.nii.gz", false);
-  auto result =
-    RunBrainStudy(scratch.Path(), { { "t0", 0, scratch / "t0.nii.gz" }, { "t1", 180, scratch / "t1.nii.gz" } });
+  auto result = RunBrainStudy(scratch.Path(),
+                              { { "t0", 0, scratch / "t0.nii.gz" }, { "t1", 180, scratch / "t1.nii.gz" } }, graftSite);
   EXPECT_EQ(result.timepoints.size(), 2u);
   EXPECT_TRUE(result.timepoints.size() == 2 && result.timepoints[1].data.registrationPassed);
   change = gw::io::ReadLabelImage(scratch / "out" / "t1" / "lesion_change_in_baseline.nii.gz");
@@ -449,6 +454,46 @@ TEST(FollowupBrainActivity, PhantomEnlargingLesionsFlaggedByRule)
                                 "its cap";
 }
 
+TEST(FollowupBrainActivity, MassFollowedOnlyAtAGivenGraftSite)
+{
+  // One lesion (a sphere of radius 6 mm, 905 mm^3) grown to +80% volume (radius 7.3 mm): an enlarging T2 lesion.
+  // A brain has no default graft site: without one it is not followed as a mass (before, the largest baseline lesion
+  // was taken for the graft and raised MASS_GROWTH; on MS patient01 a 79 mm^3 plaque gave "mass volume +44%"); at a
+  // given graft site it is.
+  const Ellipsoid lesion{ { 18, -18, 2 }, { 6, 6, 6 } };
+  const std::vector<PhantomLesion> lesions = { { lesion, lesion.Grown(1.8) } };
+  for (const bool site : { false, true })
+  {
+    gw::testing::ScratchDir scratch(site ? "fu_brain_site" : "fu_brain_nosite");
+    gw::LabelImage::Pointer change;
+    const auto result = RunPhantomStudy(scratch, lesions, change,
+                                        site ? std::optional<std::array<double, 3>>(lesion.centre) : std::nullopt);
+    std::vector<gw::safety::Flag> mass, enlarging;
+    for (const auto & f : result.flags)
+    {
+      if (f.code == gw::safety::code::MassGrowth)
+        mass.push_back(f);
+      if (f.code == gw::safety::code::EnlargingT2Lesion)
+        enlarging.push_back(f);
+    }
+    EXPECT_EQ(enlarging.size(), 1u) << "the grown lesion is an enlarging T2 lesion either way";
+    const bool noted =
+      std::any_of(result.notes.begin(), result.notes.end(),
+                  [](const std::string & n) { return n.find("no graft site given") != std::string::npos; });
+    if (!site)
+    {
+      EXPECT_TRUE(mass.empty()) << "no graft site: no mass followed; raised: " << (mass.empty() ? "" : mass[0].message);
+      EXPECT_TRUE(noted) << "the missing graft site is said in the notes";
+      continue;
+    }
+    EXPECT_FALSE(noted);
+    ASSERT_EQ(mass.size(), 1u) << "the lesion at the given graft site is followed as a mass";
+    EXPECT_GE(mass[0].value, mass[0].threshold) << mass[0].message;
+    EXPECT_EQ(mass[0].timepoint, "t1");
+    EXPECT_LT(DistanceMm(mass[0], lesion.centre), 2.0) << "at the mass's centroid (within 2 mm: 1 x 1 x 4 mm voxels)";
+  }
+}
+
 /// Voxel and lesion-wise agreement of a predicted mask with the truth labels `tl` (components `tc`): a truth lesion
 /// is detected when a predicted voxel overlaps it; a predicted lesion (26-connected component) is a true positive
 /// when it overlaps a truth lesion.
@@ -494,6 +539,9 @@ TEST(FollowupExternal, MsPatient01LesionChangesVsTruth)
   const gw::safety::Rules rules; // the defaults RunBrainStudy uses
   ASSERT_TRUE(result.timepoints.size() == 2);
   ASSERT_TRUE(result.timepoints[1].data.registrationPassed) << "registration study2 -> study1 failed its gate";
+  for (const auto & f : result.flags)
+    EXPECT_NE(f.code, gw::safety::code::MassGrowth)
+      << "no graft site, no mass (it was a growing 79 mm^3 plaque): " << f.message;
 
   // shrinking and resolved lesions are recorded in the change list, and no rule flags them: the rules applied to
   // the timepoints with only those changes (no other measurements) raise no lesion flag

@@ -66,7 +66,7 @@ struct TimepointData
   std::vector<std::string> acquisitionIssues; ///< mismatches vs baseline (empty when consistent)
 
   // structures (absent when not measured at this timepoint)
-  std::optional<StructureMeasure> mass;   ///< the graft/lesion mass (largest lesion at the graft site)
+  std::optional<StructureMeasure> mass;   ///< the graft/lesion mass (the lesion nearest the graft site)
   std::optional<StructureMeasure> syrinx; ///< total syrinx (volume 0 when none seen)
   std::optional<StructureMeasure> edema;  ///< total edema (volume 0 when none)
   std::optional<double> cordAp;           ///< maximal cord AP diameter at the graft site [mm]
