@@ -900,7 +900,25 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
       const FloatImage * bright = w.anat.count(role::Flair)
                                     ? w.anat.at(role::Flair).GetPointer()
                                     : (w.anat.count(role::T2) ? w.anat.at(role::T2).GetPointer() : nullptr);
-      if (bright && w.lesions.mask && seg::CountNonZero(w.lesions.mask) > 0)
+      // Edema: the FLAIR/T2 hyperintensity around the lesions of the cord (its lesion is the injury that holds the
+      // graft), around the mass at the graft site in a brain. A brain's other lesions (MS plaques, an infarct away
+      // from the graft) carry no graft-related edema, and the brain's hyperintensity around them is lesion, grey
+      // matter or flow artefact; without a graft site a brain study segments no edema.
+      MaskImage::Pointer around = w.lesions.mask;
+      if (anatomy != "cord")
+      {
+        around = nullptr;
+        if (w.massIndex >= 0 && w.lesions.labels)
+        {
+          around = seg::LabelsToMask(w.lesions.labels);
+          const int label = w.lesionMorph.components[w.massIndex].label;
+          const auto * lab = w.lesions.labels->GetBufferPointer();
+          auto * a = around->GetBufferPointer();
+          for (std::size_t v = 0; v < around->GetLargestPossibleRegion().GetNumberOfPixels(); ++v)
+            a[v] = lab[v] == label ? 1 : 0;
+        }
+      }
+      if (bright && around && seg::CountNonZero(around) > 0)
       {
         // same session: the same scanner frame, so an identity transform resamples onto the primary grid
         const auto brightOnGrid = seg::SameGrid(bright, w.primary)
@@ -911,13 +929,12 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
         ep.distance = options.edemaDistanceMm;
         ep.kSeed = 4.0;
         ep.kGrow = 3.0;
-        w.edema =
-          seg::SegmentEdema(brightOnGrid, anatomy == "cord" ? tissue.GetPointer() : nullptr, w.lesions.mask, ep);
+        w.edema = seg::SegmentEdema(brightOnGrid, tissue.GetPointer(), around, ep);
         // edema is perilesional: keep what lies within the search distance of a lesion, but not the lesion's own
         // partial-volume rim (the first voxel layer around it)
         if (w.edema.mask)
         {
-          const auto distance = seg::DistanceMap(w.lesions.mask);
+          const auto distance = seg::DistanceMap(around);
           const auto sp = w.lesions.mask->GetSpacing();
           const auto rim = seg::DilateMm(w.lesions.mask, 1.01 * std::min({ sp[0], sp[1], sp[2] }));
           auto * m = w.edema.mask->GetBufferPointer();

@@ -452,6 +452,10 @@ TEST(FollowupBrainActivity, PhantomEnlargingLesionsFlaggedByRule)
     }
   EXPECT_TRUE(grows15Listed) << "grows15's growth is measured and listed (enlarging, not flagged), within 3 mm of "
                                 "its cap";
+  // the phantom's lesions have no perilesional edema (the brain around them is normal white matter at 100)
+  for (const auto & t : result.timepoints)
+    EXPECT_TRUE(!t.data.edema || t.data.edema->volume == 0.0)
+      << t.id << ": edema of " << t.data.edema->volume << " mm^3 around lesions in normal white matter";
 }
 
 TEST(FollowupBrainActivity, MassFollowedOnlyAtAGivenGraftSite)
@@ -542,6 +546,11 @@ TEST(FollowupExternal, MsPatient01LesionChangesVsTruth)
   for (const auto & f : result.flags)
     EXPECT_NE(f.code, gw::safety::code::MassGrowth)
       << "no graft site, no mass (it was a growing 79 mm^3 plaque): " << f.message;
+  // perilesional edema is measured against the brain's own FLAIR (it was measured against the whole image, air
+  // included, and took the brain within 10 mm of every lesion: 87 and 93 mL)
+  for (const auto & t : result.timepoints)
+    EXPECT_TRUE(!t.data.edema || t.data.edema->volume < 1000.0)
+      << t.id << ": edema " << t.data.edema->volume << " mm^3 (lesions: at most 1.4 mL in all)";
 
   // shrinking and resolved lesions are recorded in the change list, and no rule flags them: the rules applied to
   // the timepoints with only those changes (no other measurements) raise no lesion flag
