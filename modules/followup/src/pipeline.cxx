@@ -317,6 +317,38 @@ RefuseExisting(const fs::path & outDir, bool force)
       ThrowOutput("output exists (use --force to overwrite): " + (outDir / name).string());
 }
 
+/// The structures drawn on the report's figures, by their masksInBaseline name, with their colours.
+const std::vector<std::pair<std::string, std::array<unsigned char, 3>>> kOverlayColours{
+  { "cord", { 0, 200, 0 } },     { "lesion", { 255, 40, 40 } },      { "edema", { 255, 220, 0 } },
+  { "syrinx", { 0, 200, 255 } }, { "enhancement", { 255, 0, 255 } }, { "lesion_change", { 255, 110, 0 } }
+};
+constexpr double kZoomMm = 80.0; ///< field of view of the zoomed axial figure of a located flag [mm]
+const std::string kOverlayLegend =
+  "red lesion, orange new or enlarging since the previous scan, yellow edema, cyan syrinx, magenta enhancement, "
+  "green cord";
+
+std::vector<report::Overlay>
+Overlays(const std::map<std::string, MaskImage::Pointer> & masks)
+{
+  std::vector<report::Overlay> overlays;
+  for (const auto & [name, rgb] : kOverlayColours)
+    if (masks.count(name) && masks.at(name))
+      overlays.push_back({ masks.at(name).GetPointer(), rgb });
+  return overlays;
+}
+
+/// the new and enlarging voxels (codes 1 and 2 of gw::longitudinal::ChangeMap) of a lesion change map
+MaskImage::Pointer
+NewOrEnlarging(const LabelImage * change)
+{
+  auto m = seg::LabelsToMask(change);
+  const auto * c = change->GetBufferPointer();
+  auto * o = m->GetBufferPointer();
+  for (std::size_t v = 0; v < m->GetLargestPossibleRegion().GetNumberOfPixels(); ++v)
+    o[v] = c[v] == 1 || c[v] == 2 ? 1 : 0;
+  return m;
+}
+
 /// The core of each abnormal component (cord: graft/lesion core inside its edema halo). For each component: peak =
 /// 95th percentile of its intensities; its bright part = voxels above median + 0.75 (peak - median) of the tissue;
 /// background = interquartile mean intensity in a shell 1 to 2 (smallest) voxel sizes around the bright part, inside
@@ -1278,6 +1310,7 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
           d.lesionChanges = ActivityChangeItems(candidates, matches, lesionComponents[i - 1], lesionComponents[i]);
           io::WriteImage(map.GetPointer(), dir / "lesion_change_in_baseline.nii.gz", force);
           d.evidence.push_back(fs::relative(dir / "lesion_change_in_baseline.nii.gz", outDir).string());
+          w.masksInBaseline["lesion_change"] = NewOrEnlarging(map);
         }
       }
       else if (work[i - 1].lesionsInBaseline && w.lesionsInBaseline)
@@ -1288,6 +1321,7 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
         auto map = longitudinal::ChangeMap(work[i - 1].lesionsInBaseline, w.lesionsInBaseline, matches);
         io::WriteImage(map.GetPointer(), dir / "lesion_change_in_baseline.nii.gz", force);
         d.evidence.push_back(fs::relative(dir / "lesion_change_in_baseline.nii.gz", outDir).string());
+        w.masksInBaseline["lesion_change"] = NewOrEnlarging(map);
       }
       if (w.enhancementInBaseline)
       {
@@ -1335,16 +1369,7 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
     if (flag.code == std::string(safety::code::NewEnhancement) && w.anatInBaseline.count(role::T1Post))
       roleShown = role::T1Post;
     const FloatImage * image = w.anatInBaseline.at(roleShown);
-    std::vector<report::Overlay> overlays;
-    const std::vector<std::pair<std::string, std::array<unsigned char, 3>>> colours{ { "cord", { 0, 200, 0 } },
-                                                                                     { "lesion", { 255, 40, 40 } },
-                                                                                     { "edema", { 255, 220, 0 } },
-                                                                                     { "syrinx", { 0, 200, 255 } },
-                                                                                     { "enhancement",
-                                                                                       { 255, 0, 255 } } };
-    for (const auto & [name, rgb] : colours)
-      if (w.masksInBaseline.count(name) && w.masksInBaseline.at(name))
-        overlays.push_back({ w.masksInBaseline.at(name).GetPointer(), rgb });
+    const auto overlays = Overlays(w.masksInBaseline);
     const PointType centre = flag.location ? FromPoint(*flag.location) : report::ImageCenter(image);
     for (const auto & [plane, planeName] : std::vector<std::pair<report::Plane, std::string>>{
            { report::Plane::Axial, "axial" }, { report::Plane::Sagittal, "sagittal" } })
@@ -1354,11 +1379,19 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
       report::SnapshotOptions so;
       so.crosshair = true;
       so.pixelSize = 0.5 * std::min({ image->GetSpacing()[0], image->GetSpacing()[1], image->GetSpacing()[2] });
+      // the axial plane zoomed on a located finding (a few-millimetre lesion is a few pixels of a whole head); the
+      // sagittal plane shows the whole image for context
+      const bool zoom = plane == report::Plane::Axial && flag.location;
+      if (zoom)
+      {
+        so.fieldOfView = kZoomMm;
+        so.pixelSize = std::min(so.pixelSize, kZoomMm / 384.0);
+      }
       report::WriteSnapshot(image, overlays, centre, plane, figures / name, force, so);
       content.figures.push_back({ "figures/" + name,
-                                  flag.code + " at " + flag.timepoint + " (" + planeName + ", " + roleShown +
-                                    " in baseline space; red lesion, yellow edema, cyan syrinx, magenta enhancement, "
-                                    "green cord)",
+                                  flag.code + " at " + flag.timepoint + " (" + planeName +
+                                    (zoom ? " " + Fixed(kZoomMm, 0) + " mm around the finding" : std::string()) + ", " +
+                                    roleShown + " in baseline space; " + kOverlayLegend + ")",
                                   flag.timepoint, flag.code });
       flag.evidence.push_back("figures/" + name);
     }
@@ -1369,14 +1402,7 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
     const Work & w = work[i];
     if (w.anatInBaseline.empty())
       continue;
-    std::vector<report::Overlay> overlays;
-    for (const auto & [name, m] : w.masksInBaseline)
-      if (m)
-        overlays.push_back({ m.GetPointer(), name == "cord"     ? std::array<unsigned char, 3>{ 0, 200, 0 }
-                                             : name == "lesion" ? std::array<unsigned char, 3>{ 255, 40, 40 }
-                                             : name == "edema"  ? std::array<unsigned char, 3>{ 255, 220, 0 }
-                                             : name == "syrinx" ? std::array<unsigned char, 3>{ 0, 200, 255 }
-                                                                : std::array<unsigned char, 3>{ 255, 0, 255 } });
+    const auto overlays = Overlays(w.masksInBaseline);
     const PointType centre = siteBaseline ? *siteBaseline : report::ImageCenter(baseline);
     const std::string name = "overview_" + SafeId(w.tp->id) + "_sagittal.png";
     report::SnapshotOptions so;
@@ -1384,8 +1410,9 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
     so.pixelSize = 0.5 * std::min({ sp[0], sp[1], sp[2] });
     report::WriteSnapshot(w.anatInBaseline.at(w.primaryRole), overlays, centre, report::Plane::Sagittal, figures / name,
                           force, so);
-    content.figures.push_back(
-      { "figures/" + name, w.tp->id + ": " + w.primaryRole + " in baseline space", w.tp->id, "" });
+    content.figures.push_back({ "figures/" + name,
+                                w.tp->id + ": " + w.primaryRole + " in baseline space (" + kOverlayLegend + ")",
+                                w.tp->id, "" });
   }
 
   // ---------------------------------------------------------------- plots

@@ -23,8 +23,10 @@
 
 #include <gtest/gtest.h>
 
+#include <itkImageFileReader.h>
 #include <itkImageRegionIteratorWithIndex.h>
 #include <itkMatrixOffsetTransformBase.h>
+#include <itkRGBPixel.h>
 
 #include "gw/core/files.h"
 #include "gw/followup/pipeline.h"
@@ -209,10 +211,10 @@ BrainPhantom(const std::vector<PhantomLesion> & lesions, bool after, std::uint64
 }
 
 /// Runs gw_followup in brain mode (no snapshots, no DTI) on a study of FLAIR images: (id, days, path) per timepoint.
-/// `graftSite`: the study's graft_site_lps (none when absent).
+/// `graftSite`: the study's graft_site_lps (none when absent); `snapshots`: the report's figures.
 gw::followup::FollowupResult
 RunBrainStudy(const fs::path & scratch, const std::vector<std::tuple<std::string, int, fs::path>> & flairs,
-              const std::optional<std::array<double, 3>> & graftSite = std::nullopt)
+              const std::optional<std::array<double, 3>> & graftSite = std::nullopt, bool snapshots = false)
 {
   nlohmann::json timepoints = nlohmann::json::array();
   for (const auto & [id, days, path] : flairs)
@@ -224,7 +226,7 @@ RunBrainStudy(const fs::path & scratch, const std::vector<std::tuple<std::string
   const auto study = gw::followup::ReadStudy(scratch / "study.json");
   gw::followup::FollowupOptions options;
   options.anatomy = "brain";
-  options.snapshots = false;
+  options.snapshots = snapshots;
   options.dti = false;
   return gw::followup::RunFollowup(study, options, scratch / "out");
 }
@@ -314,6 +316,49 @@ TEST(FollowupBrainActivity, PhantomNewLesionFoundUnderSessionDrift)
   EXPECT_EQ(components.size(), 1u) << "exactly the new lesion (no drift, bias or slab-edge false positive)";
   EXPECT_EQ(edge, 0u) << "nothing reported in the outermost slices";
   EXPECT_GE(gw::testing::Dice(predicted, truth), 0.6) << "the new lesion's voxels (sphere of 4x4x5 mm semi-axes)";
+}
+
+TEST(FollowupBrainActivity, NewLesionFigureShowsItsContourZoomed)
+{
+  // The NEW_T2_LESION figure: an axial view 80 mm across centred on the new lesion, with the contour of the change
+  // map's new voxels (orange, 255 110 0); the per-day lesion segmentation need not hold a new lesion found by
+  // subtraction, so without this contour the figure showed no outline at the finding.
+  gw::testing::ScratchDir scratch("fu_brain_figure");
+  const auto lesions = OldAndNewLesions(false);
+  gw::io::WriteImage(BrainPhantom(lesions, false, 1).GetPointer(), scratch / "t0.nii.gz", false);
+  gw::io::WriteImage(BrainPhantom(lesions, true, 2).GetPointer(), scratch / "t1.nii.gz", false);
+  const auto result = RunBrainStudy(
+    scratch.Path(), { { "t0", 0, scratch / "t0.nii.gz" }, { "t1", 180, scratch / "t1.nii.gz" } }, std::nullopt, true);
+  const gw::safety::Flag * flag = nullptr;
+  for (const auto & f : result.flags)
+    if (f.code == gw::safety::code::NewT2Lesion)
+      flag = &f;
+  ASSERT_NE(flag, nullptr);
+  std::string axial;
+  for (const auto & e : flag->evidence)
+    if (e.find("_axial.png") != std::string::npos)
+      axial = e;
+  ASSERT_FALSE(axial.empty()) << "the flag lists its axial figure as evidence";
+  using RgbImage = itk::Image<itk::RGBPixel<unsigned char>, 2>;
+  auto reader = itk::ImageFileReader<RgbImage>::New();
+  reader->SetFileName((scratch / "out" / axial).string());
+  reader->Update();
+  const auto * png = reader->GetOutput();
+  const auto size = png->GetLargestPossibleRegion().GetSize();
+  // 80 mm in 384 pixels (the whole 96 mm image at half its 1 mm spacing would be 192)
+  EXPECT_EQ(size[0], 384u);
+  EXPECT_EQ(size[1], 384u);
+  // orange pixels within 10 mm (48 pixels) of the centre: the new lesion's contour (semi-axes 4 x 4 x 5 mm)
+  std::size_t orange = 0, orangeFar = 0;
+  itk::ImageRegionConstIteratorWithIndex<RgbImage> it(png, png->GetLargestPossibleRegion());
+  for (; !it.IsAtEnd(); ++it)
+    if (it.Get()[0] == 255 && it.Get()[1] == 110 && it.Get()[2] == 0)
+    {
+      const double r = std::hypot(it.GetIndex()[0] - 192.0, it.GetIndex()[1] - 192.0);
+      (r <= 48.0 ? orange : orangeFar) += 1;
+    }
+  EXPECT_GE(orange, 50u) << "the new lesion's contour (a circle of radius up to 4 mm, 19 pixels; measured 112)";
+  EXPECT_EQ(orangeFar, 0u) << "no other new or enlarging voxels in the view";
 }
 
 TEST(FollowupBrainActivity, PhantomResolvedLesionListedWithoutFlag)
