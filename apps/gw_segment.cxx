@@ -1,4 +1,4 @@
-// gw_segment: spinal cord, lesion, syrinx, contrast enhancement and edema segmentation with morphometry.
+// gw_segment: spinal cord, lesion, syrinx, contrast enhancement, edema and brain segmentation with morphometry.
 #include <iostream>
 
 #include "gw/cli/app.h"
@@ -8,19 +8,20 @@ int
 main(int argc, char ** argv)
 {
   gw::cli::App app(
-    { "gw_segment", "Segment cord, lesion, syrinx, enhancement, edema",
+    { "gw_segment", "Segment cord, lesion, syrinx, enhancement, edema, brain",
       "Segments the spinal cord (automatic centerline + per-slice active contour on T2 or T1, sagittal or axial), "
       "T2/FLAIR-hyperintense or T1-hypointense lesions inside the cord (robust statistics of normal-appearing "
       "tissue, hysteresis, connected components), a syrinx (CSF-like elongated intramedullary cavity), contrast "
       "enhancement (registered T1 post minus pre, clusters >= 3 voxels and >= --min-volume mm^3) and edema around a "
-      "lesion or graft site. External masks (SCT, 3D Slicer) replace any computed mask (non-zero = inside, resampled "
+      "lesion or graft site, and the brain (intracranial) mask of a head image by BET's deformable surface (Smith "
+      "2002; T1, T2 or FLAIR). External masks (SCT, 3D Slicer) replace any computed mask (non-zero = inside, resampled "
       "nearest neighbour to the image grid). Writes masks (.nii.gz) with provenance, per-component morphometry "
       "(<prefix>_morphometry.json/.tsv, metric names of SCT's sct_analyze_lesion where they overlap) and per-slice "
       "cord cross-sectional area (<prefix>_cord_morphometry.tsv). A JSON summary is printed on stdout.",
       "GraftWatch.Segmentation" });
   gw::segmentation::TaskOptions o;
   app.Group("Task", "What to segment and where to write");
-  app.AddEnum(o.task, "task", "What to segment", { "cord", "lesion", "syrinx", "enhancement", "edema" })
+  app.AddEnum(o.task, "task", "What to segment", { "cord", "lesion", "syrinx", "enhancement", "edema", "brain" })
     .Index(0)
     .Required();
   app
@@ -69,6 +70,11 @@ main(int argc, char ** argv)
          "syrinx 4, enhancement 5, edema 3)")
     .Range(0, 50);
   app.Add(o.distance, "distance", "Edema search band around the lesion/graft").Units("mm").Range(0, 100);
+  app
+    .Add(o.fractionalThreshold, "fractionalThreshold",
+         "Brain: BET's fractional intensity threshold (smaller gives a larger brain)")
+    .LongFlag("fractional-threshold")
+    .Range(0.01, 0.99);
   app.Add(o.minVolume, "minVolume", "Smallest component kept").LongFlag("min-volume").Units("mm^3").Range(0, 1e6);
   app.AddReturn("components", "Number of components (lesions, clusters)", gw::cli::Kind::Integer);
   app.AddReturn("totalVolume", "Total volume of the segmentation [mm^3]");

@@ -31,6 +31,7 @@
 #include "gw/report/html.h"
 #include "gw/report/snapshot.h"
 #include "gw/segmentation/anatomy.h"
+#include "gw/segmentation/brain.h"
 #include "gw/segmentation/cord.h"
 #include "gw/segmentation/lesion.h"
 #include "gw/segmentation/morphometry.h"
@@ -621,7 +622,9 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
     }
     if (anatomy == "auto")
       anatomy = "brain";
-    w.tissue = dti::AutoMask(w.primary);
+    // the intracranial space (BET's surface); the head's outline took the scalp, whose fat is bright on FLAIR and
+    // T1w, for lesions and normalised the brain's intensities with it
+    w.tissue = seg::ExtractBrain(w.primary).mask;
   };
   segmentTissue(work[0]);
   if (anatomy == "auto")
@@ -685,7 +688,11 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
     else
     {
       seg::LesionParams p;
-      const FloatImage * onGrid = seg::SameGrid(image, w.primary) ? image : w.primary.GetPointer();
+      // the lesion contrast on the primary grid (same session: the scanner frame, identity); it fell back to the
+      // primary image itself, so a FLAIR on its own grid left a brain's lesions to the T2w, where CSF is brighter
+      FloatImage::Pointer onGrid = const_cast<FloatImage *>(image);
+      if (!seg::SameGrid(image, w.primary))
+        onGrid = reg::Resample(image, w.primary, Identity(w.primary));
       w.lesions = seg::SegmentLesions(onGrid, lesionTissue, p);
       // In the cord the T2 abnormality holds the lesion/graft core and its edema halo: keep the core (half
       // maximum against its surroundings, see CoreOf); the halo is segmented separately as edema.

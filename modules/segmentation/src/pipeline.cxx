@@ -6,6 +6,7 @@
 #include "gw/core/log.h"
 #include "gw/core/progress.h"
 #include "gw/io/image_io.h"
+#include "gw/segmentation/brain.h"
 #include "gw/segmentation/cord.h"
 #include "gw/segmentation/lesion.h"
 #include "gw/segmentation/morphometry.h"
@@ -130,9 +131,10 @@ TaskOutputSuffixes()
 {
   static const std::vector<std::string> s = []
   {
-    const std::vector<std::string> images = { "_cord",          "_centerline",    "_lesion",      "_lesion_labels",
-                                              "_syrinx",        "_syrinx_labels", "_enhancement", "_enhancement_labels",
-                                              "_enhancement_z", "_edema",         "_edema_labels" };
+    const std::vector<std::string> images = {
+      "_cord",        "_centerline",         "_lesion",        "_lesion_labels", "_syrinx",       "_syrinx_labels",
+      "_enhancement", "_enhancement_labels", "_enhancement_z", "_edema",         "_edema_labels", "_brain"
+    };
     std::vector<std::string> all;
     for (const auto & i : images)
     {
@@ -262,8 +264,29 @@ RunTask(const TaskOptions & o, Provenance & prov)
     const auto r = SegmentEdema(img, tissue, lesion, ep);
     Measure(r, tissue, "edema", out, summary);
   }
+  else if (o.task == "brain")
+  {
+    const std::string path = !o.t1.empty() ? o.t1 : (!o.t2.empty() ? o.t2 : o.flair);
+    if (path.empty())
+      ThrowUsage("brain: give --t1, --t2 or --flair");
+    const auto img = Read(path, !o.t1.empty() ? "t1" : (!o.t2.empty() ? "t2" : "flair"), prov);
+    BrainParams bp;
+    bp.fractionalThreshold = o.fractionalThreshold;
+    ReportProgress(0.2, "brain");
+    const auto r = ExtractBrain(img, bp);
+    out.Image(r.mask.GetPointer(), "_brain.nii.gz", "brain");
+    summary["components"] = 1;
+    summary["total_volume [mm3]"] = r.volume;
+    summary["brain"] = { { "centre_lps [mm]", { r.centre[0], r.centre[1], r.centre[2] } },
+                         { "initial_radius [mm]", r.initialRadius },
+                         { "t2", r.t2 },
+                         { "t98", r.t98 },
+                         { "threshold", r.threshold },
+                         { "tissue_median", r.tissueMedian },
+                         { "fractional_threshold", bp.fractionalThreshold } };
+  }
   else
-    ThrowUsage("unknown task '" + o.task + "' (cord, lesion, syrinx, enhancement, edema)");
+    ThrowUsage("unknown task '" + o.task + "' (cord, lesion, syrinx, enhancement, edema, brain)");
   ReportProgress(1.0, "done");
   summary["files"] = files;
   return summary;

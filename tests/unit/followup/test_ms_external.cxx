@@ -695,26 +695,32 @@ TEST(FollowupExternal, MsPatient01LesionChangesVsTruth)
             << " shrinking/resolved changes listed\n";
   // Measured with the defaults (activity 4 sigma, brightness 2.5 sigma, lesion-level local contrast 1 sigma, slab
   // edges excluded; falling direction with the same thresholds, restricted to earlier lesions and to candidates that
-  // lost at least half of their local contrast): all changes vs the truth: voxel Dice 0.635, lesion-wise F1 0.358
-  // (recall 3 of 13 truth lesions, precision 4 of 5 predicted lesions). New/enlarging vs the 8 truth lesions whose
-  // FLAIR rose: 3 found, 4 of 4 predicted true (F1 0.545), Dice 0.639 vs all truth. Resolved/shrinking vs the 5 truth
-  // lesions whose FLAIR fell (local contrast change -0.3 to -1.1 sigma: too faint for the 4-sigma voxel level): 0
-  // found, 1 predicted (a false positive). Before the falling direction: Dice 0.638, F1 0.375 (3 of 13, 4 of 4).
-  // The falling direction exactly mirrored (no earlier-lesion and half-contrast conditions): Dice 0.614, F1 0.255
-  // (3 of 13, 4 of 14: ten false resolved/shrinking lesions, mostly posterior-fossa FLAIR CSF-flow artefacts).
-  // Enlarging lesions (rising candidates contiguous with a study1 lesion, ENLARGING_T2_LESION by the +50% or 3 mm
-  // extension rule) left these numbers unchanged: none of the 4 accepted rising candidates touches a study1 lesion
-  // (the study1 segmentation, 4-sigma seeds, holds 22 lesions of at most 79 mm^3), so all 4 stay new.
+  // lost at least half of their local contrast), intensities normalised in the brain (BET's intracranial mask,
+  // eroded 3 mm): all changes vs the truth: voxel Dice 0.623, lesion-wise F1 0.245 (recall 2 of 13 truth lesions,
+  // precision 3 of 5 predicted lesions). New/enlarging vs the 8 truth lesions whose FLAIR rose: 2 found, 3 of 3
+  // predicted true (F1 0.40). Resolved/shrinking vs the 5 truth lesions whose FLAIR fell (local contrast change -0.3
+  // to -1.1 sigma: too faint for the 4-sigma voxel level): 0 found, 2 predicted (false positives: posterior-fossa
+  // FLAIR CSF-flow artefacts).
+  // History: normalised in the head's outline (scalp and skull included) the same defaults gave Dice 0.635, F1 0.358
+  // (3 of 13, 4 of 5; rising 3 found, F1 0.545). The lesion lost with the brain mask (truth lesion 10, 17 mm^3) peaks
+  // at 2.39 brain sigmas on study2's FLAIR against the 2.5-sigma brightness level (2.53 in the head's statistics): a
+  // knife edge, not a change of sensitivity (brightness 2.0 finds it again with one more false lesion, 1.5 with 11
+  // more). The defaults were not re-tuned on this patient.
+  // Before the falling direction: Dice 0.638, F1 0.375 (3 of 13, 4 of 4). The falling direction exactly mirrored (no
+  // earlier-lesion and half-contrast conditions): Dice 0.614, F1 0.255 (3 of 13, 4 of 14: ten false resolved/shrinking
+  // lesions, mostly posterior-fossa FLAIR CSF-flow artefacts). Enlarging lesions (rising candidates contiguous with a
+  // study1 lesion, ENLARGING_T2_LESION by the +50% or 3 mm extension rule) left these numbers unchanged: no accepted
+  // rising candidate touches a study1 lesion, so all stay new.
   // Regression floors below the measured values:
-  EXPECT_GE(all.dice, 0.55) << "voxel-wise Dice of all change voxels (measured 0.635; floor 0.085 below)";
-  EXPECT_GE(f1, 0.3) << "lesion-wise F1, all changes (measured 0.358 = 3/13 recall, 4/5 precision; the floor "
-                        "allows two more false lesions: 4/7 gives 0.32)";
-  EXPECT_GE(precision, 0.6) << "lesion-wise precision, all changes (measured 0.8: 4 of 5; one more false lesion "
-                               "gives 0.67)";
-  EXPECT_GE(all.detected.size(), 3u) << "truth lesions found (measured 3 of 13; no margin: lesion counts are exact)";
-  EXPECT_GE(risingDetected, 3u) << "truth lesions whose FLAIR rose found as new/enlarging (measured 3 of 8)";
-  EXPECT_GE(upPrecision, 0.75) << "new/enlarging precision (measured 1.0: 4 of 4; one false lesion gives 0.8)";
-  EXPECT_LE(down.predicted, 3u) << "resolved/shrinking lesions reported (measured 1, a false positive; the mirrored "
+  EXPECT_GE(all.dice, 0.55) << "voxel-wise Dice of all change voxels (measured 0.623; floor 0.073 below)";
+  EXPECT_GE(f1, 0.2) << "lesion-wise F1, all changes (measured 0.245 = 2/13 recall, 3/5 precision; the floor "
+                        "allows one more false lesion: 3/6 gives 0.235)";
+  EXPECT_GE(precision, 0.5) << "lesion-wise precision, all changes (measured 0.6: 3 of 5; one more false lesion "
+                               "gives 0.5)";
+  EXPECT_GE(all.detected.size(), 2u) << "truth lesions found (measured 2 of 13; no margin: lesion counts are exact)";
+  EXPECT_GE(risingDetected, 2u) << "truth lesions whose FLAIR rose found as new/enlarging (measured 2 of 8)";
+  EXPECT_GE(upPrecision, 0.75) << "new/enlarging precision (measured 1.0: 3 of 3; one false lesion gives 0.75)";
+  EXPECT_LE(down.predicted, 3u) << "resolved/shrinking lesions reported (measured 2, false positives; the mirrored "
                                    "detector without the lesion conditions reported 10)";
 }
 } // namespace

@@ -15,19 +15,20 @@ namespace gw::segmentation
 /// \brief Inputs and options of one gw_segment run. Empty strings mean "not given".
 struct TaskOptions
 {
-  std::string task; ///< cord | lesion | syrinx | enhancement | edema
+  std::string task; ///< cord | lesion | syrinx | enhancement | edema | brain
   std::string t2, t1, t1Post, flair;
-  std::string cordMask;          ///< external cord mask (SCT/Slicer), used instead of computing
-  std::string lesionMask;        ///< external lesion mask: used instead of computing (lesion), excluded (syrinx),
-                                 ///< or the lesion/graft site (edema)
-  std::string centerline;        ///< JSON points or centerline image
-  std::vector<double> seed;      ///< LPS point [mm] (3 values) or empty
-  std::string contrast = "auto"; ///< auto | t2 | t1 (cord)
-  bool hypointense = false;      ///< lesion on T1 (hypointense)
-  double k = 0.0;                ///< seed threshold in sigma; 0 = task default
-  double distance = 10.0;        ///< edema band [mm]
-  double minVolume = 3.0;        ///< smallest component [mm^3]
-  std::string prefix;            ///< output prefix
+  std::string cordMask;             ///< external cord mask (SCT/Slicer), used instead of computing
+  std::string lesionMask;           ///< external lesion mask: used instead of computing (lesion), excluded (syrinx),
+                                    ///< or the lesion/graft site (edema)
+  std::string centerline;           ///< JSON points or centerline image
+  std::vector<double> seed;         ///< LPS point [mm] (3 values) or empty
+  std::string contrast = "auto";    ///< auto | t2 | t1 (cord)
+  bool hypointense = false;         ///< lesion on T1 (hypointense)
+  double k = 0.0;                   ///< seed threshold in sigma; 0 = task default
+  double distance = 10.0;           ///< edema band [mm]
+  double minVolume = 3.0;           ///< smallest component [mm^3]
+  double fractionalThreshold = 0.5; ///< brain: BET's fractional intensity threshold
+  std::string prefix;               ///< output prefix
   bool force = false;
 };
 
