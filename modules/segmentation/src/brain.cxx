@@ -63,11 +63,11 @@ Icosphere(int subdivisions)
 {
   const double g = (1.0 + std::sqrt(5.0)) / 2.0;
   Mesh m;
-  m.vertices = { { -1, g, 0 }, { 1, g, 0 },  { -1, -g, 0 }, { 1, -g, 0 }, { 0, -1, g },  { 0, 1, g },
+  m.vertices = { { -1, g, 0 },  { 1, g, 0 },  { -1, -g, 0 }, { 1, -g, 0 }, { 0, -1, g },  { 0, 1, g },
                  { 0, -1, -g }, { 0, 1, -g }, { g, 0, -1 },  { g, 0, 1 },  { -g, 0, -1 }, { -g, 0, 1 } };
-  m.faces = { { 0, 11, 5 }, { 0, 5, 1 },  { 0, 1, 7 },   { 0, 7, 10 }, { 0, 10, 11 }, { 1, 5, 9 }, { 5, 11, 4 },
-              { 11, 10, 2 }, { 10, 7, 6 }, { 7, 1, 8 },   { 3, 9, 4 },  { 3, 4, 2 },   { 3, 2, 6 }, { 3, 6, 8 },
-              { 3, 8, 9 },   { 4, 9, 5 },  { 2, 4, 11 },  { 6, 2, 10 }, { 8, 6, 7 },   { 9, 8, 1 } };
+  m.faces = { { 0, 11, 5 },  { 0, 5, 1 },  { 0, 1, 7 },  { 0, 7, 10 }, { 0, 10, 11 }, { 1, 5, 9 }, { 5, 11, 4 },
+              { 11, 10, 2 }, { 10, 7, 6 }, { 7, 1, 8 },  { 3, 9, 4 },  { 3, 4, 2 },   { 3, 2, 6 }, { 3, 6, 8 },
+              { 3, 8, 9 },   { 4, 9, 5 },  { 2, 4, 11 }, { 6, 2, 10 }, { 8, 6, 7 },   { 9, 8, 1 } };
   for (auto & v : m.vertices)
     v = (1.0 / Norm(v)) * v;
   for (int s = 0; s < subdivisions; ++s)
@@ -205,7 +205,8 @@ Rasterize(const Mesh & mesh, const FloatImage * reference, const Sampler & sampl
           continue;
         // signed by the side the triangle faces along the row: entering and leaving the surface
         const double side = (b[1] - a[1]) * (c[2] - a[2]) - (b[2] - a[2]) * (c[1] - a[1]);
-        crossings[std::size_t(k * ny + j)].push_back({ a[0] + u * (b[0] - a[0]) + v * (c[0] - a[0]), side > 0 ? 1 : -1 });
+        crossings[std::size_t(k * ny + j)].push_back(
+          { a[0] + u * (b[0] - a[0]) + v * (c[0] - a[0]), side > 0 ? 1 : -1 });
       }
   }
   auto mask = MaskImage::New();
@@ -375,47 +376,49 @@ ExtractBrain(const FloatImage * image, const BrainParams & p)
       }
     }
     const double l = edges ? edgeSum / double(edges) : 1.0;
-    ParallelFor(nv, 0, 256, [&](std::size_t begin, std::size_t end) {
-    for (std::size_t v = begin; v < end; ++v)
-    {
-      const Vec & x = mesh.vertices[v];
-      const Vec & nrm = normals[v];
-      Vec mean{ 0, 0, 0 };
-      for (int b : neighbours[v])
-        mean = mean + mesh.vertices[std::size_t(b)];
-      mean = (1.0 / double(neighbours[v].size())) * mean;
-      const Vec s = mean - x;
-      const Vec sn = Dot(s, nrm) * nrm;
-      const Vec st = s - sn;
-      // smoothness: curvature 1/r = 2 |s_n| / l^2
-      const double invR = 2.0 * Norm(sn) / (l * l);
-      const double f2 = 0.5 * (1.0 + std::tanh(fCurv * (invR - e)));
-      // intensity term along the inward normal
-      double iMin = tm, iMax = t;
-      for (double d = 0.0; d <= d1 + 1e-9; d += 1.0)
-      {
-        const double value = sample(x - d * nrm);
-        iMin = std::min(iMin, value);
-        if (d <= d2 + 1e-9)
-          iMax = std::max(iMax, value);
-      }
-      // thick slices: a dark skull crossed obliquely is averaged away between slices several millimetres apart;
-      // the in-plane direction of the normal sees it at the in-plane resolution
-      if (thick)
-      {
-        const Vec inPlane = nrm - Dot(nrm, sliceAxis) * sliceAxis;
-        const double len = Norm(inPlane);
-        if (len > 0.2)
-          for (double d = 1.0; d <= d1 + 1e-9; d += 1.0)
-            iMin = std::min(iMin, sample(x - (d / len) * inPlane));
-      }
-      iMin = std::max(t2, iMin);
-      iMax = std::min(tm, iMax);
-      const double tl = (iMax - t2) * bt + t2;
-      const double f3 = iMax > t2 ? 2.0 * (iMin - tl) / (iMax - t2) : -1.0;
-      update[v] = 0.5 * st + f2 * sn + (0.05 * f3 * l) * nrm;
-    }
-    });
+    ParallelFor(nv, 0, 256,
+                [&](std::size_t begin, std::size_t end)
+                {
+                  for (std::size_t v = begin; v < end; ++v)
+                  {
+                    const Vec & x = mesh.vertices[v];
+                    const Vec & nrm = normals[v];
+                    Vec mean{ 0, 0, 0 };
+                    for (int b : neighbours[v])
+                      mean = mean + mesh.vertices[std::size_t(b)];
+                    mean = (1.0 / double(neighbours[v].size())) * mean;
+                    const Vec s = mean - x;
+                    const Vec sn = Dot(s, nrm) * nrm;
+                    const Vec st = s - sn;
+                    // smoothness: curvature 1/r = 2 |s_n| / l^2
+                    const double invR = 2.0 * Norm(sn) / (l * l);
+                    const double f2 = 0.5 * (1.0 + std::tanh(fCurv * (invR - e)));
+                    // intensity term along the inward normal
+                    double iMin = tm, iMax = t;
+                    for (double d = 0.0; d <= d1 + 1e-9; d += 1.0)
+                    {
+                      const double value = sample(x - d * nrm);
+                      iMin = std::min(iMin, value);
+                      if (d <= d2 + 1e-9)
+                        iMax = std::max(iMax, value);
+                    }
+                    // thick slices: a dark skull crossed obliquely is averaged away between slices several millimetres
+                    // apart; the in-plane direction of the normal sees it at the in-plane resolution
+                    if (thick)
+                    {
+                      const Vec inPlane = nrm - Dot(nrm, sliceAxis) * sliceAxis;
+                      const double len = Norm(inPlane);
+                      if (len > 0.2)
+                        for (double d = 1.0; d <= d1 + 1e-9; d += 1.0)
+                          iMin = std::min(iMin, sample(x - (d / len) * inPlane));
+                    }
+                    iMin = std::max(t2, iMin);
+                    iMax = std::min(tm, iMax);
+                    const double tl = (iMax - t2) * bt + t2;
+                    const double f3 = iMax > t2 ? 2.0 * (iMin - tl) / (iMax - t2) : -1.0;
+                    update[v] = 0.5 * st + f2 * sn + (0.05 * f3 * l) * nrm;
+                  }
+                });
     for (std::size_t v = 0; v < nv; ++v)
       mesh.vertices[v] = mesh.vertices[v] + update[v];
   }

@@ -23,14 +23,14 @@ struct BrainParams
 /// \brief What ExtractBrain found.
 struct BrainResult
 {
-  MaskImage::Pointer mask;     ///< inside the final surface, on the image grid
-  PointType centre;            ///< centre of gravity of the head (LPS [mm]), where the surface started
-  double initialRadius = 0.0;  ///< radius of the sphere of the head's volume [mm]; the surface starts at half
-  double t2 = 0.0, t98 = 0.0;  ///< robust range: 2nd and 98th percentiles of the image
-  double threshold = 0.0;      ///< brain/background level t2 + 10% of the range
-  double tissueMedian = 0.0;   ///< median above the threshold inside the initial sphere (tm)
-  double volume = 0.0;         ///< of the mask [mm^3]
-  std::size_t vertices = 0;    ///< of the surface
+  MaskImage::Pointer mask;    ///< inside the final surface, on the image grid
+  PointType centre;           ///< centre of gravity of the head (LPS [mm]), where the surface started
+  double initialRadius = 0.0; ///< radius of the sphere of the head's volume [mm]; the surface starts at half
+  double t2 = 0.0, t98 = 0.0; ///< robust range: 2nd and 98th percentiles of the image
+  double threshold = 0.0;     ///< brain/background level t2 + 10% of the range
+  double tissueMedian = 0.0;  ///< median above the threshold inside the initial sphere (tm)
+  double volume = 0.0;        ///< of the mask [mm^3]
+  std::size_t vertices = 0;   ///< of the surface
 };
 
 /// \brief Brain extraction by BET's surface model: a tessellated sphere started at the head's centre of gravity
