@@ -632,6 +632,89 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
   result.anatomy = anatomy;
   for (std::size_t i = 1; i < n; ++i)
     segmentTissue(work[i]);
+
+  // ---------------------------------------------------------------- same-session alignment
+  // Every other series of a session acquired on its own grid (a FLAIR beside the T2w, a T1w pair) is registered
+  // rigidly to the primary image (mutual information, inside the brain or the cord with 10 mm, no initial shift:
+  // the same scanner frame) and, when the registration passes its gate and the patient had moved, re-positioned by
+  // its header (origin and direction: no resampling). Everything downstream takes series of one session as being
+  // in one physical space; a 10-degree turn between two series put the FLAIR's scalp inside the T2w's brain.
+  for (auto & w : work)
+  {
+    if (!w.primary || !w.tissue)
+      continue;
+    std::vector<std::string> aligned; // roles already handled (a grid shared with an earlier role)
+    for (auto & [r, img] : w.anat)
+    {
+      if (r == w.primaryRole || seg::SameGrid(img, w.primary) ||
+          std::find(aligned.begin(), aligned.end(), r) != aligned.end())
+        continue;
+      std::vector<std::string> group; // this role and the others on its grid
+      for (const auto & [r2, img2] : w.anat)
+        if (r2 != w.primaryRole && seg::SameGrid(img2, img))
+          group.push_back(r2);
+      aligned.insert(aligned.end(), group.begin(), group.end());
+      std::string groupName;
+      for (const auto & g : group)
+        groupName += (groupName.empty() ? "" : "+") + g;
+      nlohmann::json & rec = w.details["session_alignment"][groupName];
+      try
+      {
+        reg::RegistrationOptions ro;
+        ro.type = reg::TransformKind::Rigid;
+        ro.init = reg::Initialization::None;
+        ro.deterministic = options.deterministic;
+        ro.maxEstimatedErrorVoxels = options.rules.registrationMaxErrorVoxels;
+        const auto mask = seg::DilateMm(w.tissue, anatomy == "cord" ? 10.0 : 5.0);
+        ro.fixedMask = mask;
+        // the brain of the moving series too: the registration's QA runs backwards from it, and a whole head (neck,
+        // face) there leads it elsewhere (FLAIR to T2w of a TCGA exam: 10-14 mm estimated error without, 0.12 with)
+        MaskImage::Pointer movingMask;
+        if (anatomy == "brain")
+          movingMask = seg::DilateMm(seg::ExtractBrain(img).mask, 5.0);
+        ro.movingMask = movingMask;
+        // from the scanner's frame first; a series the patient moved far between is started from the brains'
+        // intensity centres
+        auto reg = reg::Register(w.primary, img, ro);
+        if (!reg.qa.gate.passed)
+        {
+          ro.init = reg::Initialization::Moments;
+          auto again = reg::Register(w.primary, img, ro);
+          if (again.qa.gate.passed || again.qa.estimatedErrorMm < reg.qa.estimatedErrorMm)
+            reg = std::move(again);
+        }
+        const auto shift =
+          reg::TransformDistance(reg.linear, Identity(w.primary), w.primary, w.tissue, 2); // moved [mm]
+        rec = { { "registered_to", w.primaryRole },
+                { "estimated_error_mm", reg.qa.estimatedErrorMm },
+                { "gate_passed", reg.qa.gate.passed },
+                { "displacement_mean_mm", shift.mean },
+                { "displacement_max_mm", shift.max } };
+        const double voxel = std::min({ img->GetSpacing()[0], img->GetSpacing()[1], img->GetSpacing()[2] });
+        if (!reg.qa.gate.passed)
+        {
+          rec["applied"] = false;
+          result.notes.push_back(w.tp->id + ": " + groupName + " could not be aligned to " + w.primaryRole +
+                                 " (registration gate failed); used as acquired");
+          continue;
+        }
+        // below a fifth of a voxel the series are aligned already; leave them bit for bit as acquired
+        rec["applied"] = shift.max > 0.2 * voxel;
+        if (!rec["applied"].get<bool>())
+          continue;
+        for (const auto & g : group)
+          w.anat[g] = reg::Reposition(w.anat.at(g), reg.linear);
+        log::Info(w.tp->id + ": " + groupName + " re-positioned onto " + w.primaryRole + " (moved up to " +
+                  Fixed(shift.max, 1) + " mm)");
+      }
+      catch (const Error & e)
+      {
+        rec = { { "applied", false }, { "error", e.Message() } };
+        result.notes.push_back(w.tp->id + ": " + groupName + " could not be aligned to " + w.primaryRole + " (" +
+                               e.Message() + "); used as acquired");
+      }
+    }
+  }
   progress.Report(0.1);
 
   // ---------------------------------------------------------------- lesions, per timepoint in native space

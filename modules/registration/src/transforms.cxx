@@ -276,6 +276,46 @@ CloneTransform(const TransformType * transform)
   return transform->Clone().GetPointer();
 }
 
+FloatImage::Pointer
+Reposition(const FloatImage * image, const TransformType * rigid)
+{
+  using Linear = itk::MatrixOffsetTransformBase<double, 3, 3>;
+  const auto * t = dynamic_cast<const Linear *>(Simplify(rigid).GetPointer());
+  if (!image || !t)
+    ThrowUsage("reposition: an image and a linear transform are required");
+  const auto m = t->GetMatrix();
+  const auto offset = t->GetOffset();
+  // a rotation: M^T M = I and det M = +1
+  for (unsigned r = 0; r < 3; ++r)
+    for (unsigned c = 0; c < 3; ++c)
+    {
+      double dot = 0.0;
+      for (unsigned k = 0; k < 3; ++k)
+        dot += m[k][r] * m[k][c];
+      if (std::abs(dot - (r == c ? 1.0 : 0.0)) > 1e-4)
+        ThrowUsage("reposition: the transform is not rigid");
+    }
+  if (vnl_det(m.GetVnlMatrix()) < 0)
+    ThrowUsage("reposition: the transform is a reflection");
+  // old physical q = D S i + o; new p = M^-1 (q - offset) = M^T D S i + M^T (o - offset)
+  const auto mt = m.GetTranspose();
+  itk::Matrix<double, 3, 3> mInv(mt);
+  auto out = FloatImage::New();
+  out->CopyInformation(image);
+  out->SetRegions(image->GetLargestPossibleRegion());
+  out->SetPixelContainer(const_cast<FloatImage *>(image)->GetPixelContainer());
+  out->SetDirection(mInv * image->GetDirection());
+  PointType origin;
+  for (unsigned r = 0; r < 3; ++r)
+  {
+    origin[r] = 0.0;
+    for (unsigned k = 0; k < 3; ++k)
+      origin[r] += mInv[r][k] * (image->GetOrigin()[k] - offset[k]);
+  }
+  out->SetOrigin(origin);
+  return out;
+}
+
 TransformPointer
 Simplify(const TransformType * transform)
 {

@@ -579,3 +579,52 @@ TEST(Registration, DwiMotionCorrectionInPlaneModelRecoversInPlaneMotion)
 }
 } // namespace
 } // namespace gw::registration
+
+TEST(Registration, RepositionMovesTheGridNotThePixels)
+{
+  // a grid with an oblique direction; a rigid transform (rotation 5, -3, 12 degrees about a centre, translation)
+  const gw::SizeType size = { { 7, 5, 4 } };
+  gw::SpacingType spacing;
+  spacing[0] = 0.8;
+  spacing[1] = 1.1;
+  spacing[2] = 3.0;
+  gw::PointType origin;
+  origin[0] = -10.0;
+  origin[1] = 4.0;
+  origin[2] = 20.0;
+  auto image = gw::testing::MakeImage(size, spacing, origin);
+  gw::FloatImage::DirectionType oblique; // 20 degrees about the second axis
+  oblique.SetIdentity();
+  oblique[0][0] = std::cos(20.0 * M_PI / 180.0);
+  oblique[0][2] = std::sin(20.0 * M_PI / 180.0);
+  oblique[2][0] = -std::sin(20.0 * M_PI / 180.0);
+  oblique[2][2] = std::cos(20.0 * M_PI / 180.0);
+  image->SetDirection(oblique);
+  for (std::size_t i = 0; i < image->GetLargestPossibleRegion().GetNumberOfPixels(); ++i)
+    image->GetBufferPointer()[i] = float(i);
+  gw::PointType centre;
+  centre[0] = 3.0;
+  centre[1] = -2.0;
+  centre[2] = 25.0;
+  const auto rigid = gw::registration::MakeRigidTransform({ 5, -3, 12 }, { 4, -6, 2.5 }, centre);
+  const auto moved = gw::registration::Reposition(image, rigid);
+  EXPECT_EQ(moved->GetBufferPointer(), image->GetBufferPointer()) << "the pixels are shared, not resampled";
+  // every voxel: rigid(new physical point) = old physical point, to 1e-9 mm
+  itk::ImageRegionConstIteratorWithIndex<gw::FloatImage> it(image, image->GetLargestPossibleRegion());
+  double worst = 0.0;
+  for (; !it.IsAtEnd(); ++it)
+  {
+    gw::PointType before, after;
+    image->TransformIndexToPhysicalPoint(it.GetIndex(), before);
+    moved->TransformIndexToPhysicalPoint(it.GetIndex(), after);
+    const auto mapped = rigid->TransformPoint(after);
+    worst = std::max(worst, mapped.EuclideanDistanceTo(before));
+  }
+  EXPECT_LT(worst, 1e-9);
+  // not a rotation: refused
+  auto affine = itk::AffineTransform<double, 3>::New();
+  auto m = affine->GetMatrix();
+  m[0][0] = 1.1;
+  affine->SetMatrix(m);
+  EXPECT_THROW(gw::registration::Reposition(image, affine), gw::Error);
+}

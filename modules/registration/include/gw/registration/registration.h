@@ -204,6 +204,12 @@ TransformPointer HalfTransform(const TransformType * linear);
 /// \brief Copies a transform into a new independent object (deep copy of parameters).
 TransformPointer CloneTransform(const TransformType * transform);
 
+/// \brief The image re-positioned by a rigid transform, without resampling: a copy sharing `image`'s pixels whose
+/// origin and direction are moved so that the voxel that lay at physical point rigid(p) now lies at p. After a rigid
+/// registration fixed → image (`rigid` maps fixed points to image points), the copy lies in the fixed image's space.
+/// Error(Usage) when `rigid` is not a rotation plus translation (within 1e-4).
+FloatImage::Pointer Reposition(const FloatImage * image, const TransformType * rigid);
+
 /// \brief Flattens a composite with a single element into that element (for plain .tfm/.h5 files); otherwise
 /// returns the transform unchanged.
 TransformPointer Simplify(const TransformType * transform);
