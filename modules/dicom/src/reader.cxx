@@ -697,8 +697,18 @@ CheckElementLengths(ByteSource & src, std::string & why, TopLevel * top = nullpt
       };
       if (top && group == 0x0002 && element == 0x0002 && length < 128)
         top->mediaStorageSopClass = uid();
-      if (group == 0x0002 && element == 0x0010 && length < 128)
+      if (group == 0x0002 && element == 0x0010)
+      {
+        // a UID holds at most 64 characters; a longer value swallows the elements after it, and how DCMTK then
+        // reads the dataset (the value up to its first NUL, or a guess) is no longer what this walk can follow
+        // (found by fuzzing: a 276-byte transfer syntax made DCMTK read a 1.4 GB element)
+        if (length > 64)
+        {
+          why = "malformed transfer syntax UID in the file meta header (" + std::to_string(length) + " bytes)";
+          return false;
+        }
         syntax = uid();
+      }
       pos += length;
     }
   }
