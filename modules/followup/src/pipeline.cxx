@@ -728,7 +728,10 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
       image = w.anat.at(role::Flair);
     // Cord: the syrinx first (CSF-like cavity: T2 bright, T1 and FLAIR dark), so that it is never taken for a
     // lesion; lesions are then searched in the cord without the syrinx.
-    MaskImage::Pointer lesionTissue = w.tissue;
+    // a brain's lesions are searched 3 mm inside its intracranial surface, as its lesion activity is: the surface
+    // holds CSF, dura and the sinuses' flow signal, and where BET's surface strays (skull base, vertex over thick
+    // slices) bright fat
+    MaskImage::Pointer lesionTissue = anatomy == "cord" ? w.tissue : seg::ErodeMm(w.tissue, 3.0);
     if (anatomy == "cord")
     {
       const FloatImage * t2 = w.anat.count(role::T2) ? w.anat.at(role::T2).GetPointer() : w.primary.GetPointer();
@@ -1046,7 +1049,8 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
         const auto brightOnGrid = seg::SameGrid(bright, w.primary)
                                     ? FloatImage::Pointer(const_cast<FloatImage *>(bright))
                                     : reg::Resample(bright, w.primary, Identity(w.primary));
-        MaskImage::Pointer tissue = w.tissue;
+        // where the lesions were searched (a brain: 3 mm inside its intracranial surface)
+        MaskImage::Pointer tissue = anatomy == "cord" ? w.tissue : seg::ErodeMm(w.tissue, 3.0);
         seg::EdemaParams ep;
         ep.distance = options.edemaDistanceMm;
         ep.kSeed = 4.0;
@@ -1115,7 +1119,10 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
         FloatImage::Pointer post = w.anat.at(role::T1Post);
         if (!seg::SameGrid(pre, post))
           post = reg::Resample(post, pre, Identity(pre));
-        auto tissue = seg::ResampleMaskNearest(anatomy == "cord" ? seg::DilateMm(w.tissue, 2.0) : w.tissue, pre);
+        // the cord with 2 mm (enhancement at its surface); the brain 3 mm inside its intracranial surface (dura,
+        // sinuses and vessels on the surface enhance normally)
+        auto tissue =
+          seg::ResampleMaskNearest(anatomy == "cord" ? seg::DilateMm(w.tissue, 2.0) : seg::ErodeMm(w.tissue, 3.0), pre);
         w.enhancement = seg::SegmentEnhancement(pre, post, tissue);
       }
     }
