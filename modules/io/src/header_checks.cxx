@@ -245,6 +245,13 @@ CheckVoxelBytesPresent(const fs::path & path, const itk::ImageIOBase * io, std::
   std::uint64_t available = fileSize;
   if (ext == ".nii.gz")
   {
+    // deflate expands at most 1032-fold (a 258-byte match per 2 bits): a file that cannot hold the voxels whatever
+    // its gzip trailer says (found by fuzzing: a truncated 66-byte .nii.gz claiming 582 MB, whose garbage trailer
+    // claimed more, made ITK allocate 1.2 GB)
+    if (needed / 1032 > fileSize)
+      ThrowInput("image " + path.filename().string() + " claims " + std::to_string(needed) +
+                 " bytes of header and voxels, more than its " + std::to_string(fileSize) +
+                 " compressed bytes can hold; refused before allocation");
     if (needed >= (std::uint64_t{ 1 } << 32) || fileSize < 18)
       return;
     std::ifstream in(path, std::ios::binary);
@@ -302,13 +309,14 @@ CheckNiftiGeometry(const fs::path & path)
   if (version == 0)
     return 0; // not a NIfTI or Analyze header: ITK refuses it
   double pixdim[8], quat[6], srow[12], voxOffset;
-  int dim0, qcode, scode, bitpix;
+  int dim0, qcode, scode, bitpix, datatype;
   std::int64_t dims[8];
   if (version == 1)
   {
     dim0 = HeaderValue<std::int16_t>(h, 40, swap);
     for (int i = 0; i < 8; ++i)
       dims[i] = HeaderValue<std::int16_t>(h, 40 + 2 * i, swap);
+    datatype = HeaderValue<std::int16_t>(h, 70, swap);
     bitpix = HeaderValue<std::int16_t>(h, 72, swap);
     for (int i = 0; i < 8; ++i)
       pixdim[i] = HeaderValue<float>(h, 76 + 4 * i, swap);
@@ -325,6 +333,7 @@ CheckNiftiGeometry(const fs::path & path)
     dim0 = static_cast<int>(std::clamp<std::int64_t>(HeaderValue<std::int64_t>(h, 16, swap), -1, 8));
     for (int i = 0; i < 8; ++i)
       dims[i] = HeaderValue<std::int64_t>(h, 16 + 8 * i, swap);
+    datatype = HeaderValue<std::int16_t>(h, 12, swap);
     bitpix = HeaderValue<std::int16_t>(h, 14, swap);
     for (int i = 0; i < 8; ++i)
       pixdim[i] = HeaderValue<double>(h, 104 + 8 * i, swap);
@@ -377,10 +386,50 @@ CheckNiftiGeometry(const fs::path & path)
     if (!(scale > 0.0) || !(std::abs(det) > 1e-6 * scale))
       refuse("singular sform (the voxel axes do not span 3D space)");
   }
-  // bytes the file must hold: vox_offset (at least the header) + voxels x bitpix / 8; 0 when not computable here
-  if (bitpix <= 0 || bitpix % 8 != 0)
+  // bytes the file must hold: vox_offset (at least the header) + voxels x bytes per voxel, the latter from the
+  // datatype as niftilib takes it (nifti_datatype_sizes; bitpix is not used: found by fuzzing, bitpix 3855 skipped
+  // this check and a 66-byte file made ITK allocate 1.2 GB), from bitpix for a datatype it does not know; 0 when not
+  // computable here
+  std::uint64_t voxelBytes = 0;
+  switch (datatype)
+  {
+    case 2:   // uint8
+    case 256: // int8
+      voxelBytes = 1;
+      break;
+    case 4:   // int16
+    case 512: // uint16
+      voxelBytes = 2;
+      break;
+    case 128: // rgb24
+      voxelBytes = 3;
+      break;
+    case 8:    // int32
+    case 16:   // float32
+    case 768:  // uint32
+    case 2304: // rgba32
+      voxelBytes = 4;
+      break;
+    case 32:   // complex64
+    case 64:   // float64
+    case 1024: // int64
+    case 1280: // uint64
+      voxelBytes = 8;
+      break;
+    case 1536: // float128
+    case 1792: // complex128
+      voxelBytes = 16;
+      break;
+    case 2048: // complex256
+      voxelBytes = 32;
+      break;
+    default:
+      if (bitpix > 0 && bitpix % 8 == 0)
+        voxelBytes = static_cast<std::uint64_t>(bitpix / 8);
+  }
+  if (voxelBytes == 0)
     return 0;
-  std::uint64_t bytes = static_cast<std::uint64_t>(bitpix / 8);
+  std::uint64_t bytes = voxelBytes;
   for (int i = 1; i <= dim0; ++i)
   {
     if (dims[i] <= 0 || static_cast<std::uint64_t>(dims[i]) > (std::uint64_t{ 1 } << 40) / bytes)

@@ -102,6 +102,31 @@ GzipStored(const std::string & data)
 }
 } // namespace
 
+TEST(ImageIoHeaders, NiftiGzipTooSmallForItsVoxelsRefusedWhateverItsTrailer)
+{
+  // Found by fuzzing: a truncated 66-byte .nii.gz (Analyze header) with a 26923 x 10824 uint16 image and bitpix 3855
+  // (no multiple of 8: the header's byte count was not computed from it) and a garbage gzip trailer claiming enough
+  // bytes made ITK allocate 1.2 GB. The byte count now comes from the datatype, as niftilib takes it, and deflate's
+  // 1032-fold limit bounds what a compressed file can hold.
+  gw::testing::ScratchDir dir("io_headers_gz");
+  io::WriteImage(SmallImage().GetPointer(), dir / "ok.nii", false);
+  std::string bytes = ReadFile(dir / "ok.nii").substr(0, 352);
+  Put<std::int16_t>(bytes, 40, 2);           // dim[0]
+  Put<std::int16_t>(bytes, 42, 26923);       // dim[1]
+  Put<std::int16_t>(bytes, 44, 10824);       // dim[2]
+  Put<std::int16_t>(bytes, 70, 512);         // NIFTI_TYPE_UINT16
+  Put<std::int16_t>(bytes, 72, 3855);        // bitpix: garbage
+  bytes.replace(344, 4, "\x0f\x0f\x0f\x0f"); // no NIfTI magic: an Analyze 7.5 header (niftilib checks bitpix less)
+  // the gzip stream cut before its trailer: the file's last 4 bytes, read as the trailer's size, are the header's
+  // last 4 bytes (its extension flags), here claiming 4 GB
+  const std::uint32_t claimed = 0xFFFFFFF0u;
+  bytes.replace(348, 4, reinterpret_cast<const char *>(&claimed), 4);
+  std::string gz = GzipStored(bytes);
+  gz.resize(gz.size() - 8);
+  WriteBytes(dir / "huge.nii.gz", gz);
+  ExpectRefused(dir / "huge.nii.gz", "compressed bytes can hold");
+}
+
 TEST(ImageIoHeaders, NiftiBadQformOrSformRefusedBeforeItk)
 {
   gw::testing::ScratchDir dir("io_headers");
