@@ -624,7 +624,16 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
       anatomy = "brain";
     // the intracranial space (BET's surface); the head's outline took the scalp, whose fat is bright on FLAIR and
     // T1w, for lesions and normalised the brain's intensities with it
-    w.tissue = seg::ExtractBrain(w.primary).mask;
+    try
+    {
+      w.tissue = seg::ExtractBrain(w.primary).mask;
+    }
+    catch (const Error & e)
+    {
+      w.tissue = dti::AutoMask(w.primary);
+      result.notes.push_back(w.tp->id + ": brain extraction failed (" + e.Message() +
+                             "); the head's outline is used as the brain");
+    }
   };
   segmentTissue(work[0]);
   if (anatomy == "auto")
@@ -671,7 +680,14 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
         // face) there leads it elsewhere (FLAIR to T2w of a TCGA exam: 10-14 mm estimated error without, 0.12 with)
         MaskImage::Pointer movingMask;
         if (anatomy == "brain")
-          movingMask = seg::DilateMm(seg::ExtractBrain(img).mask, 5.0);
+          try
+          {
+            movingMask = seg::DilateMm(seg::ExtractBrain(img).mask, 5.0);
+          }
+          catch (const Error &)
+          {
+            // no brain found in that series: registered with the primary's mask alone (its gate decides)
+          }
         ro.movingMask = movingMask;
         // from the scanner's frame first; a series the patient moved far between is started from the brains'
         // intensity centres
