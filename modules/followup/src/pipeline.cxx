@@ -1544,8 +1544,22 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
   };
   const std::string xName = study.transplantDay ? "days since transplant" : "days";
   report::Plot volumes{ "Volumes", "volume [mm^3]", content.timepoints, x, {} };
-  volumes.series.push_back(
-    series("mass", [&](const safety::TimepointData & d) { return d.mass ? d.mass->volume : nan; }));
+  {
+    // all lesions of each day (a brain's MS plaques, a cord's lesion core), beside the structures the rules follow
+    report::Series lesions;
+    lesions.name = "lesions (total)";
+    for (std::size_t i = 0; i < n; ++i)
+    {
+      double total = 0.0;
+      for (const auto & c : work[i].lesionMorph.components)
+        total += c.volume;
+      lesions.values.push_back(work[i].primary ? total : nan);
+    }
+    volumes.series.push_back(lesions);
+  }
+  if (std::any_of(data.begin(), data.end(), [](const auto & d) { return d.mass.has_value(); }))
+    volumes.series.push_back(
+      series("mass", [&](const safety::TimepointData & d) { return d.mass ? d.mass->volume : nan; }));
   volumes.series.push_back(
     series("edema", [&](const safety::TimepointData & d) { return d.edema ? d.edema->volume : nan; }));
   if (anatomy == "cord")

@@ -610,6 +610,10 @@ TEST(FollowupBrainActivity, MassFollowedOnlyAtAGivenGraftSite)
     const bool noted =
       std::any_of(result.notes.begin(), result.notes.end(),
                   [](const std::string & n) { return n.find("no graft site given") != std::string::npos; });
+    // the report's volume plot: the day's lesions always, the mass only when one is followed
+    const std::string html = gw::ReadFile(scratch / "out" / "report.html");
+    EXPECT_NE(html.find(">lesions (total)</text>"), std::string::npos);
+    EXPECT_EQ(html.find(">mass</text>") != std::string::npos, site) << "the mass series only with a graft site";
     if (!site)
     {
       EXPECT_TRUE(mass.empty()) << "no graft site: no mass followed; raised: " << (mass.empty() ? "" : mass[0].message);
