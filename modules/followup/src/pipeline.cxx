@@ -714,8 +714,9 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
                                  " (registration gate failed); used as acquired");
           continue;
         }
-        // below a fifth of a voxel the series are aligned already; leave them bit for bit as acquired
-        rec["applied"] = shift.max > 0.2 * voxel;
+        // a motion below a fifth of a voxel, or not clearly above the registration's own error (twice its
+        // estimate), is no motion to correct: the series stay as acquired
+        rec["applied"] = shift.max > std::max(0.2 * voxel, 2.0 * reg.qa.estimatedErrorMm);
         if (!rec["applied"].get<bool>())
           continue;
         for (const auto & g : group)
