@@ -600,7 +600,11 @@ LocateData(const fs::path & path, const MetaHeader * metaHeader, DataLocation & 
       if (ch < 0x20 && ch != '\t')
         ThrowInput("NRRD header of " + path.filename().string() +
                    " holds binary data (no blank line before the voxel data?)");
-    if (line.size() > 512 && line[0] != '#' && line.find(":=") == std::string::npos)
+    // a key:=value line has ":=" at its first colon; a field line may hold ":=" further on and NrrdIO still parses
+    // it as that field (found by fuzzing: a 1064-byte "sizes" line with ":=" near its end overflowed the buffer)
+    const auto colon = line.find(':');
+    const bool keyValue = colon != std::string::npos && colon + 1 < line.size() && line[colon + 1] == '=';
+    if (line.size() > 512 && line[0] != '#' && !keyValue)
       ThrowInput("NRRD header of " + path.filename().string() + " has a field line longer than 512 characters");
     if (line[0] == '#' || !SplitField(line, ":", key, value))
       continue;

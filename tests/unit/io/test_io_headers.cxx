@@ -319,6 +319,11 @@ TEST(ImageIoHeaders, NrrdDetachedDataCheckedBeforeAllocation)
   WriteBytes(dir / "long.nrrd", "NRRD0004\ntype: short\ndimension: 3\nsizes: 2 2 2\nkinds: " + std::string(1000, 'x') +
                                   "\nencoding: raw\n\n" + std::string(16, '\0'));
   ExpectRefused(dir / "long.nrrd", "longer than 512");
+  // found by fuzzing: an overlong field line holding ":=" further on is still that field for NrrdIO (a 1064-byte
+  // "sizes" line overflowed its buffer); only ":=" at the first colon makes a key:=value line
+  WriteBytes(dir / "longsizes.nrrd", "NRRD0004\ntype: float\ndimension: 3\nsizes: 4 4" + std::string(1000, '\xc0') +
+                                       ":=x\nencoding: raw\n\n" + std::string(64, '\0'));
+  ExpectRefused(dir / "longsizes.nrrd", "longer than 512");
   WriteBytes(dir / "longkv.nhdr", header("4 3 2", "raw", "data.raw") + "Note:=" + std::string(2000, 'v') + "\n");
   EXPECT_FLOAT_EQ(io::ReadFloatImage(dir / "longkv.nhdr")->GetBufferPointer()[1], 0.25f) << "control, exact";
   // attached raw data shorter than claimed
