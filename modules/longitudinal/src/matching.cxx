@@ -7,11 +7,11 @@
 #include <map>
 #include <numeric>
 
-#include <itkConnectedComponentImageFilter.h>
 #include <itkImageRegionConstIteratorWithIndex.h>
 #include <itkImageRegionIterator.h>
 
 #include "gw/core/error.h"
+#include "gw/segmentation/anatomy.h"
 
 namespace gw::longitudinal
 {
@@ -40,13 +40,6 @@ ToString(ChangeKind kind)
 
 namespace
 {
-double
-VoxelVolume(const itk::ImageBase<3> * image)
-{
-  const auto s = image->GetSpacing();
-  return s[0] * s[1] * s[2];
-}
-
 bool
 SameGrid(const itk::ImageBase<3> * a, const itk::ImageBase<3> * b)
 {
@@ -68,71 +61,41 @@ SameGrid(const itk::ImageBase<3> * a, const itk::ImageBase<3> * b)
 std::vector<Component>
 LabelComponents(const MaskImage * mask, double minVolume, std::size_t minVoxels, LabelImage::Pointer & labels)
 {
-  using CC = itk::ConnectedComponentImageFilter<MaskImage, Label32Image>;
-  auto cc = CC::New();
-  cc->SetInput(mask);
-  cc->SetFullyConnected(true);
-  cc->SetBackgroundValue(0);
-  cc->Update();
-  const Label32Image * raw = cc->GetOutput();
-  const std::size_t n = cc->GetObjectCount();
-  const double vv = VoxelVolume(mask);
-
-  std::vector<std::size_t> count(n + 1, 0);
-  std::vector<itk::Vector<double, 3>> sum(n + 1, itk::Vector<double, 3>(0.0));
-  itk::ImageRegionConstIteratorWithIndex<Label32Image> it(raw, raw->GetLargestPossibleRegion());
-  for (; !it.IsAtEnd(); ++it)
-  {
-    const auto l = it.Get();
-    if (l == 0)
-      continue;
-    PointType p;
-    raw->TransformIndexToPhysicalPoint(it.GetIndex(), p);
-    ++count[l];
-    for (unsigned d = 0; d < 3; ++d)
-      sum[l][d] += p[d];
-  }
-  std::vector<std::uint32_t> order;
-  for (std::uint32_t l = 1; l <= n; ++l)
-    if (count[l] >= std::max<std::size_t>(minVoxels, 1) && count[l] * vv >= minVolume)
-      order.push_back(l);
-  std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return count[a] > count[b]; });
-  if (order.size() > std::numeric_limits<LabelImage::PixelType>::max())
-    ThrowProcessing("too many components to label: " + std::to_string(order.size()));
-  std::vector<LabelImage::PixelType> relabel(n + 1, 0);
+  // the segmentation module's labelling (26-connected, 1..N by decreasing volume); ITK's ConnectedComponentImageFilter
+  // did the same with pointer arithmetic on a null buffer in its line offsets (UBSan)
+  std::vector<segmentation::Component> found;
+  labels = segmentation::LabelComponents(mask, std::max<std::size_t>(minVoxels, 1), minVolume, &found);
   std::vector<Component> comps;
-  for (std::size_t k = 0; k < order.size(); ++k)
+  for (const auto & f : found)
   {
-    const auto l = order[k];
-    relabel[l] = static_cast<LabelImage::PixelType>(k + 1);
     Component c;
-    c.label = static_cast<int>(k + 1);
-    c.voxels = count[l];
-    c.volume = static_cast<double>(count[l]) * vv;
-    for (unsigned d = 0; d < 3; ++d)
-      c.centroid[d] = sum[l][d] / static_cast<double>(count[l]);
+    c.label = f.label;
+    c.voxels = f.voxels;
+    c.volume = f.volume;
+    c.centroid = f.centroid;
     comps.push_back(c);
   }
-
-  labels = LabelImage::New();
-  labels->CopyInformation(mask);
-  labels->SetRegions(mask->GetLargestPossibleRegion());
-  labels->Allocate();
-  std::vector<double> bestDist(comps.size() + 1, std::numeric_limits<double>::max());
-  itk::ImageRegionIterator<LabelImage> out(labels, labels->GetLargestPossibleRegion());
-  for (it.GoToBegin(); !it.IsAtEnd(); ++it, ++out)
+  // the voxel centre of each component nearest its centroid
+  std::map<int, std::size_t> byLabel;
+  for (std::size_t k = 0; k < comps.size(); ++k)
+    byLabel[comps[k].label] = k;
+  std::vector<double> bestDist(comps.size(), std::numeric_limits<double>::max());
+  itk::ImageRegionConstIteratorWithIndex<LabelImage> it(labels, labels->GetLargestPossibleRegion());
+  for (; !it.IsAtEnd(); ++it)
   {
-    const auto l = relabel[it.Get()];
-    out.Set(l);
+    const int l = it.Get();
     if (l == 0)
       continue;
+    const auto k = byLabel.find(l);
+    if (k == byLabel.end())
+      continue;
     PointType p;
-    raw->TransformIndexToPhysicalPoint(it.GetIndex(), p);
-    const double d2 = p.SquaredEuclideanDistanceTo(comps[l - 1].centroid);
-    if (d2 < bestDist[l])
+    labels->TransformIndexToPhysicalPoint(it.GetIndex(), p);
+    const double d2 = p.SquaredEuclideanDistanceTo(comps[k->second].centroid);
+    if (d2 < bestDist[k->second])
     {
-      bestDist[l] = d2;
-      comps[l - 1].peak = p;
+      bestDist[k->second] = d2;
+      comps[k->second].peak = p;
     }
   }
   return comps;
