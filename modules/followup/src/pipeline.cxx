@@ -88,6 +88,10 @@ struct Work
   bool registrationPassed = true;
   nlohmann::json registrationQa;
   MaskImage::Pointer tissue; ///< cord (cord anatomy) or brain mask, native
+  /// where lesions, edema, enhancement and lesion activity are searched: the cord, or the brain kBrainInsetMm
+  /// inside its intracranial surface (which holds CSF, dura, the sinuses' flow signal and surface vessels, and,
+  /// where BET's surface strays at the skull base and the vertex over thick slices, bright fat)
+  MaskImage::Pointer searchRegion;
   seg::LesionResult lesions, syrinx, edema;
   std::optional<seg::EnhancementResult> enhancement;
   seg::Morphometry lesionMorph, syrinxMorph, edemaMorph;
@@ -323,7 +327,8 @@ const std::vector<std::pair<std::string, std::array<unsigned char, 3>>> kOverlay
   { "cord", { 0, 200, 0 } },     { "lesion", { 255, 40, 40 } },      { "edema", { 255, 220, 0 } },
   { "syrinx", { 0, 200, 255 } }, { "enhancement", { 255, 0, 255 } }, { "lesion_change", { 255, 110, 0 } }
 };
-constexpr double kZoomMm = 80.0; ///< field of view of the zoomed axial figure of a located flag [mm]
+constexpr double kBrainInsetMm = 3.0; ///< a brain's search region lies this far inside its intracranial surface [mm]
+constexpr double kZoomMm = 80.0;      ///< field of view of the zoomed axial figure of a located flag [mm]
 const std::string kOverlayLegend =
   "red lesion, orange new or enlarging since the previous scan, yellow edema, cyan syrinx, magenta enhancement, "
   "green cord";
@@ -338,16 +343,34 @@ Overlays(const std::map<std::string, MaskImage::Pointer> & masks)
   return overlays;
 }
 
+/// the voxels of a label map whose label `keep` accepts
+template <typename Keep>
+MaskImage::Pointer
+LabelsWhere(const LabelImage * labels, Keep keep)
+{
+  auto m = seg::LabelsToMask(labels);
+  const auto * l = labels->GetBufferPointer();
+  auto * o = m->GetBufferPointer();
+  for (std::size_t v = 0; v < m->GetLargestPossibleRegion().GetNumberOfPixels(); ++v)
+    o[v] = keep(int(l[v])) ? 1 : 0;
+  return m;
+}
+
 /// the new and enlarging voxels (codes 1 and 2 of gw::longitudinal::ChangeMap) of a lesion change map
 MaskImage::Pointer
 NewOrEnlarging(const LabelImage * change)
 {
-  auto m = seg::LabelsToMask(change);
-  const auto * c = change->GetBufferPointer();
-  auto * o = m->GetBufferPointer();
-  for (std::size_t v = 0; v < m->GetLargestPossibleRegion().GetNumberOfPixels(); ++v)
-    o[v] = c[v] == 1 || c[v] == 2 ? 1 : 0;
-  return m;
+  return LabelsWhere(change, [](int code) { return code == 1 || code == 2; });
+}
+
+/// total volume of a structure's components [mm^3]
+double
+TotalVolume(const seg::Morphometry & m)
+{
+  double total = 0.0;
+  for (const auto & c : m.components)
+    total += c.volume;
+  return total;
 }
 
 /// The core of each abnormal component (cord: graft/lesion core inside its edema halo). For each component: peak =
@@ -515,6 +538,15 @@ Identity(const itk::ImageBase<3> * grid)
   return reg::MakeRigidTransform({ 0, 0, 0 }, { 0, 0, 0 }, reg::GridCenter(grid));
 }
 
+/// `image` on `grid`: itself when it lies on it already, else resampled through the identity (series of one session
+/// share the scanner frame; see the same-session alignment)
+FloatImage::Pointer
+OnGrid(const FloatImage * image, const itk::ImageBase<3> * grid)
+{
+  return seg::SameGrid(image, grid) ? FloatImage::Pointer(const_cast<FloatImage *>(image))
+                                    : reg::Resample(image, grid, Identity(grid));
+}
+
 std::string
 SafeId(const std::string & id)
 {
@@ -641,6 +673,9 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
   result.anatomy = anatomy;
   for (std::size_t i = 1; i < n; ++i)
     segmentTissue(work[i]);
+  for (auto & w : work)
+    if (w.tissue)
+      w.searchRegion = anatomy == "cord" ? w.tissue : seg::ErodeMm(w.tissue, kBrainInsetMm);
 
   // ---------------------------------------------------------------- same-session alignment
   // Every other series of a session acquired on its own grid (a FLAIR beside the T2w, a T1w pair) is registered
@@ -745,10 +780,7 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
       image = w.anat.at(role::Flair);
     // Cord: the syrinx first (CSF-like cavity: T2 bright, T1 and FLAIR dark), so that it is never taken for a
     // lesion; lesions are then searched in the cord without the syrinx.
-    // a brain's lesions are searched 3 mm inside its intracranial surface, as its lesion activity is: the surface
-    // holds CSF, dura and the sinuses' flow signal, and where BET's surface strays (skull base, vertex over thick
-    // slices) bright fat
-    MaskImage::Pointer lesionTissue = anatomy == "cord" ? w.tissue : seg::ErodeMm(w.tissue, 3.0);
+    MaskImage::Pointer lesionTissue = w.searchRegion;
     if (anatomy == "cord")
     {
       const FloatImage * t2 = w.anat.count(role::T2) ? w.anat.at(role::T2).GetPointer() : w.primary.GetPointer();
@@ -791,11 +823,9 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
     else
     {
       seg::LesionParams p;
-      // the lesion contrast on the primary grid (same session: the scanner frame, identity); it fell back to the
-      // primary image itself, so a FLAIR on its own grid left a brain's lesions to the T2w, where CSF is brighter
-      FloatImage::Pointer onGrid = const_cast<FloatImage *>(image);
-      if (!seg::SameGrid(image, w.primary))
-        onGrid = reg::Resample(image, w.primary, Identity(w.primary));
+      // the lesion contrast on the primary grid; it fell back to the primary image itself, so a FLAIR on its own
+      // grid left a brain's lesions to the T2w, where CSF is brighter
+      const auto onGrid = OnGrid(image, w.primary);
       w.lesions = seg::SegmentLesions(onGrid, lesionTissue, p);
       // In the cord the T2 abnormality holds the lesion/graft core and its edema halo: keep the core (half
       // maximum against its surroundings, see CoreOf); the halo is segmented separately as edema.
@@ -1052,22 +1082,14 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
         around = nullptr;
         if (w.massIndex >= 0 && w.lesions.labels)
         {
-          around = seg::LabelsToMask(w.lesions.labels);
-          const int label = w.lesionMorph.components[w.massIndex].label;
-          const auto * lab = w.lesions.labels->GetBufferPointer();
-          auto * a = around->GetBufferPointer();
-          for (std::size_t v = 0; v < around->GetLargestPossibleRegion().GetNumberOfPixels(); ++v)
-            a[v] = lab[v] == label ? 1 : 0;
+          const int mass = w.lesionMorph.components[w.massIndex].label;
+          around = LabelsWhere(w.lesions.labels, [mass](int label) { return label == mass; });
         }
       }
       if (bright && around && seg::CountNonZero(around) > 0)
       {
-        // same session: the same scanner frame, so an identity transform resamples onto the primary grid
-        const auto brightOnGrid = seg::SameGrid(bright, w.primary)
-                                    ? FloatImage::Pointer(const_cast<FloatImage *>(bright))
-                                    : reg::Resample(bright, w.primary, Identity(w.primary));
-        // where the lesions were searched (a brain: 3 mm inside its intracranial surface)
-        MaskImage::Pointer tissue = anatomy == "cord" ? w.tissue : seg::ErodeMm(w.tissue, 3.0);
+        const auto brightOnGrid = OnGrid(bright, w.primary);
+        const MaskImage::Pointer tissue = w.searchRegion;
         seg::EdemaParams ep;
         ep.distance = options.edemaDistanceMm;
         ep.kSeed = 4.0;
@@ -1134,12 +1156,10 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
       {
         const FloatImage * pre = w.anat.at(role::T1);
         FloatImage::Pointer post = w.anat.at(role::T1Post);
-        if (!seg::SameGrid(pre, post))
-          post = reg::Resample(post, pre, Identity(pre));
-        // the cord with 2 mm (enhancement at its surface); the brain 3 mm inside its intracranial surface (dura,
-        // sinuses and vessels on the surface enhance normally)
-        auto tissue =
-          seg::ResampleMaskNearest(anatomy == "cord" ? seg::DilateMm(w.tissue, 2.0) : seg::ErodeMm(w.tissue, 3.0), pre);
+        post = OnGrid(post, pre);
+        // the cord with 2 mm (enhancement at its surface); the brain's search region (dura, sinuses and vessels on
+        // its surface enhance normally)
+        auto tissue = seg::ResampleMaskNearest(anatomy == "cord" ? seg::DilateMm(w.tissue, 2.0) : w.searchRegion, pre);
         w.enhancement = seg::SegmentEnhancement(pre, post, tissue);
       }
     }
@@ -1401,7 +1421,7 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
                                 : work[0].primaryRole;
         if (work[i - 1].anatInBaseline.count(r) && w.anatInBaseline.count(r))
         {
-          auto brain = seg::ErodeMm(work[0].tissue, 3.0);
+          const MaskImage::Pointer brain = work[0].searchRegion;
           detail::ActivityParams ap;
           ap.kDiff = options.activityDiffSigma;
           ap.kBright = options.activityBrightSigma;
@@ -1550,12 +1570,7 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
     report::Series lesions;
     lesions.name = "lesions (total)";
     for (std::size_t i = 0; i < n; ++i)
-    {
-      double total = 0.0;
-      for (const auto & c : work[i].lesionMorph.components)
-        total += c.volume;
-      lesions.values.push_back(work[i].primary ? total : nan);
-    }
+      lesions.values.push_back(work[i].primary ? TotalVolume(work[i].lesionMorph) : nan);
     volumes.series.push_back(lesions);
   }
   if (std::any_of(data.begin(), data.end(), [](const auto & d) { return d.mass.has_value(); }))
@@ -1614,9 +1629,7 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
   {
     const auto & d = data[i];
     const Work & w = work[i];
-    double lesionTotal = 0.0;
-    for (const auto & c : w.lesionMorph.components)
-      lesionTotal += c.volume;
+    const double lesionTotal = TotalVolume(w.lesionMorph);
     std::optional<safety::StructureMeasure> total;
     if (w.primary)
       total = MeasureTotal(w.lesionMorph, w.toBaseline);

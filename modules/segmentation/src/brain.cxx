@@ -11,9 +11,13 @@
 
 #include "gw/core/error.h"
 #include "gw/core/parallel.h"
+#include "gw/segmentation/anatomy.h"
+#include "internal.h"
 
 namespace gw::segmentation
 {
+using detail::Percentile;
+
 namespace
 {
 using Vec = std::array<double, 3>;
@@ -253,14 +257,8 @@ ExtractBrain(const FloatImage * image, const BrainParams & p)
       values.push_back(data[i]);
   if (values.empty())
     ThrowInput("brain extraction: the image has no finite values");
-  auto percentile = [&](double q)
-  {
-    auto it = values.begin() + std::ptrdiff_t(q * double(values.size() - 1));
-    std::nth_element(values.begin(), it, values.end());
-    return double(*it);
-  };
-  r.t2 = percentile(0.02);
-  r.t98 = percentile(0.98);
+  r.t2 = Percentile(values, 0.02);
+  r.t98 = Percentile(values, 0.98);
   r.threshold = r.t2 + 0.1 * (r.t98 - r.t2);
   if (!(r.t98 > r.t2))
     ThrowInput("brain extraction: the image has no contrast (2nd and 98th percentiles equal)");
@@ -313,8 +311,7 @@ ExtractBrain(const FloatImage * image, const BrainParams & p)
       });
     if (inside.empty())
       ThrowInput("brain extraction: nothing above the threshold near the head's centre");
-    std::nth_element(inside.begin(), inside.begin() + std::ptrdiff_t(inside.size() / 2), inside.end());
-    r.tissueMedian = inside[inside.size() / 2];
+    r.tissueMedian = Percentile(inside, 0.5);
   }
 
   // the surface
@@ -423,9 +420,7 @@ ExtractBrain(const FloatImage * image, const BrainParams & p)
       mesh.vertices[v] = mesh.vertices[v] + update[v];
   }
   r.mask = Rasterize(mesh, image, sample);
-  std::size_t count = 0;
-  for (std::size_t k = 0; k < n; ++k)
-    count += r.mask->GetBufferPointer()[k] != 0;
+  const std::size_t count = CountNonZero(r.mask);
   r.volume = double(count) * voxelVolume;
   if (count < std::max<std::size_t>(1, headVoxels / 100))
     ThrowInput("brain extraction: the surface collapsed (" + std::to_string(count) + " voxels inside)");
