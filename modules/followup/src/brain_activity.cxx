@@ -390,6 +390,8 @@ SubtractionActivity(const FloatImage * beforeRaw, const FloatImage * afterRaw, c
             ac.reason = "not brighter than its surroundings in the later image";
           else if (ac.localAfter - ac.localBefore < params.kLocal)
             ac.reason = "its contrast against the surroundings did not rise";
+          else if (ac.localAfter < 2.0 * ac.localBefore)
+            ac.reason = "it was already bright and its contrast less than doubled";
           else
           {
             ac.accepted = true;

@@ -60,8 +60,10 @@ nlohmann::json ToJson(const std::vector<ActivityCandidate> & candidates);
 ///   over the candidate minus the median of a shell shellInnerMm..shellOuterMm around it, in the brain, away from
 ///   other candidates and from the earlier lesions: the surroundings of a lesion's grown part are the normal-appearing
 ///   brain around it, not the lesion it grew from, >= kLocal) and this local contrast rose by at least kLocal from the
-///   earlier image: a new or enlarging lesion is a focal hyperintensity that was not there, while global contrast drift
-///   between sessions (grey matter, bias field) and shifts of the CSF border are not.
+///   earlier image, to at least twice its earlier value: a new or enlarging lesion is a focal hyperintensity that was
+///   not there, while global contrast drift between sessions (grey matter, bias field), shifts of the CSF border and
+///   the partial-volume changes of a structure that was already bright (vessels, fat, cortex seen through thick
+///   slices cut at another angle) are not. The doubling mirrors the falling direction's halving.
 /// - falling (shrinking or resolved lesions; `falling`): the mirror image, voxels where the difference is below
 ///   -kDiff sigma and the EARLIER image is hyperintense (z > kBright), the same hysteresis and minimum volume; kept
 ///   when it overlaps the earlier lesions (`beforeLesions`; as in gw::longitudinal::MatchComponents, only an earlier
