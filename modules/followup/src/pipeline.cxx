@@ -102,7 +102,9 @@ struct Work
   int massIndex = -1; ///< index into lesionMorph.components
   std::optional<dti::DtiResult> dti;
   std::optional<dti::CordProfileResult> profile;
-  LabelImage::Pointer lesionsInBaseline, enhancementInBaseline;
+  LabelImage::Pointer lesionsInBaseline;
+  MaskImage::Pointer enhancementRegion; ///< where enhancement was searched (T1 grid), and on the baseline grid:
+  MaskImage::Pointer enhancementRegionInBaseline;
   std::map<std::string, MaskImage::Pointer> masksInBaseline; ///< for report overlays
   std::map<std::string, FloatImage::Pointer> anatInBaseline;
   nlohmann::json details;
@@ -207,6 +209,127 @@ ToChangeItems(const std::vector<longitudinal::Match> & matches, const LabelImage
     items.push_back(item);
   }
   return items;
+}
+
+/// How far (along each axis, at least one voxel) a later enhancing focus looks for the earlier scan's enhancement
+/// before it counts as new [mm]: one to two in-plane voxels, the registration gate's error bound and the
+/// partial-volume shift of a thin structure. On a real exam (5.5 mm slices) re-imaged after a 3-4 degree turn, one
+/// vessel focus of 3 voxels at the skull base was read as new with the next voxel only, none with 2 mm.
+constexpr double kPreexistingReachMm = 2.0;
+
+/// Voxels in both masks (same grid).
+MaskImage::Pointer
+And(const MaskImage * a, const MaskImage * b)
+{
+  if (!seg::SameGrid(a, b))
+    ThrowInternal("mask intersection: masks on different grids");
+  auto out = MaskImage::New();
+  out->CopyInformation(a);
+  out->SetRegions(a->GetLargestPossibleRegion());
+  out->Allocate();
+  const std::size_t n = a->GetLargestPossibleRegion().GetNumberOfPixels();
+  for (std::size_t v = 0; v < n; ++v)
+    out->GetBufferPointer()[v] = a->GetBufferPointer()[v] && b->GetBufferPointer()[v] ? 1 : 0;
+  return out;
+}
+
+/// Enhancement that the earlier scan already had: a later focus without an earlier cluster (`New` in `matches`)
+/// whose voxels, at least half of them, already enhanced at the earlier scan above the clusters' grow threshold.
+/// Such a focus fell short of a cluster before (no voxel above the seed threshold, below the minimum size, or
+/// outside that day's search region); it is re-classified `Stable` and its labels are added to `preexisting`.
+/// The earlier enhancement is read on its own grid (`earlierZ`, seg::EnhancementResult::zMap; `toEarlier` maps the
+/// common grid's points to its points): the maximum over the voxels within kPreexistingReachMm of the point's
+/// nearest voxel along each axis (at least the next voxel). Thin enhancing structures (vessels, dura, the scalp's
+/// and the skull base's) are one or two voxels across: resampled across thick slices onto the common grid their
+/// enhancement is diluted by the slices beside them, and two scans' partial volumes of them differ by a voxel or
+/// more. Returns the record of every `New` focus tested.
+nlohmann::json
+PreexistingEnhancement(std::vector<longitudinal::Match> & matches, const LabelImage * after,
+                       const FloatImage * earlierZ, const reg::TransformType * toEarlier, double seedThreshold,
+                       double growThreshold, std::set<int> & preexisting)
+{
+  const auto size = earlierZ->GetLargestPossibleRegion().GetSize();
+  // the earlier enhancement: connected voxels above the grow threshold, as many as a cluster's minimum or holding
+  // one above the seed threshold (on the whole grid, whatever their place); a lone voxel of noise above the grow
+  // threshold is not enhancement
+  std::vector<std::uint8_t> enhancing(earlierZ->GetLargestPossibleRegion().GetNumberOfPixels(), 0);
+  {
+    auto grow = MaskImage::New();
+    grow->CopyInformation(earlierZ);
+    grow->SetRegions(earlierZ->GetLargestPossibleRegion());
+    grow->Allocate();
+    for (std::size_t v = 0; v < enhancing.size(); ++v)
+      grow->GetBufferPointer()[v] = earlierZ->GetBufferPointer()[v] > growThreshold ? 1 : 0;
+    const std::size_t minVoxels = seg::EnhancementParams{}.minVoxels; // as the follow-up segments enhancement
+    std::vector<seg::Component> components;
+    const auto labels = seg::LabelComponents(grow, 1, 0.0, &components);
+    std::set<int> seeded;
+    for (const auto & c : components)
+      if (c.voxels >= minVoxels)
+        seeded.insert(c.label);
+    for (std::size_t v = 0; v < enhancing.size(); ++v)
+      if (earlierZ->GetBufferPointer()[v] > seedThreshold)
+        seeded.insert(labels->GetBufferPointer()[v]);
+    for (std::size_t v = 0; v < enhancing.size(); ++v)
+      enhancing[v] = seeded.count(labels->GetBufferPointer()[v]) ? 1 : 0;
+  }
+  long r[3]; // the neighbourhood's half-widths [voxels]
+  for (int k = 0; k < 3; ++k)
+    r[k] = std::max(1L, long(std::floor(kPreexistingReachMm / earlierZ->GetSpacing()[k] + 1e-6)));
+  std::map<int, std::pair<std::size_t, std::size_t>> counts; // label -> voxels, voxels enhancing before
+  const auto afterSize = after->GetLargestPossibleRegion().GetSize();
+  const std::size_t n = after->GetLargestPossibleRegion().GetNumberOfPixels();
+  for (std::size_t v = 0; v < n; ++v)
+  {
+    const int l = after->GetBufferPointer()[v];
+    if (!l)
+      continue;
+    const itk::Index<3> index{ { long(v % afterSize[0]), long((v / afterSize[0]) % afterSize[1]),
+                                 long(v / (afterSize[0] * afterSize[1])) } };
+    PointType p;
+    after->TransformIndexToPhysicalPoint(index, p);
+    if (toEarlier)
+      p = toEarlier->TransformPoint(p);
+    const auto ci = earlierZ->TransformPhysicalPointToContinuousIndex<double>(p);
+    long c[3];
+    for (int k = 0; k < 3; ++k)
+      c[k] = std::lround(ci[k]);
+    bool was = false;
+    for (long dz = -r[2]; dz <= r[2] && !was; ++dz)
+      for (long dy = -r[1]; dy <= r[1] && !was; ++dy)
+        for (long dx = -r[0]; dx <= r[0] && !was; ++dx)
+        {
+          const long x = c[0] + dx, y = c[1] + dy, zz = c[2] + dz;
+          if (x >= 0 && y >= 0 && zz >= 0 && x < long(size[0]) && y < long(size[1]) && zz < long(size[2]))
+            was = enhancing[std::size_t(x) + size[0] * (std::size_t(y) + size[1] * std::size_t(zz))] != 0;
+        }
+    ++counts[l].first;
+    counts[l].second += was ? 1 : 0;
+  }
+  auto out = nlohmann::json::array();
+  for (auto & m : matches)
+  {
+    if (m.kind != longitudinal::ChangeKind::New)
+      continue;
+    std::size_t voxels = 0, before = 0;
+    for (int l : m.after)
+    {
+      voxels += counts[l].first;
+      before += counts[l].second;
+    }
+    const double fraction = voxels ? double(before) / double(voxels) : 0.0;
+    const bool was = fraction >= 0.5;
+    out.push_back({ { "location_lps_mm", { m.location[0], m.location[1], m.location[2] } },
+                    { "volume_mm3", m.volumeAfter },
+                    { "fraction_enhancing_before", fraction },
+                    { "enhanced_before", was } });
+    if (was)
+    {
+      m.kind = longitudinal::ChangeKind::Stable;
+      preexisting.insert(m.after.begin(), m.after.end());
+    }
+  }
+  return out;
 }
 
 /// The change list of brain-mode lesion activity (detail::SubtractionActivity) from its accepted candidates:
@@ -1161,6 +1284,7 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
         // its surface enhance normally)
         auto tissue = seg::ResampleMaskNearest(anatomy == "cord" ? seg::DilateMm(w.tissue, 2.0) : w.searchRegion, pre);
         w.enhancement = seg::SegmentEnhancement(pre, post, tissue);
+        w.enhancementRegion = tissue;
       }
     }
     // DTI in the DWI's own grid (same session frame as the anatomy)
@@ -1219,13 +1343,20 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
     if (w.edema.labels)
       io::WriteImage(w.edema.labels.GetPointer(), dir / "edema.nii.gz", force);
     if (w.enhancement && w.enhancement->labels)
+    {
       io::WriteImage(w.enhancement->labels.GetPointer(), dir / "enhancement.nii.gz", force);
+      io::WriteImage(w.enhancement->zMap.GetPointer(), dir / "enhancement_z.nii.gz", force);
+      w.details["enhancement"] = { { "difference_median", w.enhancement->tissueMedian },
+                                   { "difference_sigma", w.enhancement->tissueSigma },
+                                   { "seed_threshold_sigma", w.enhancement->seedThreshold },
+                                   { "grow_threshold_sigma", w.enhancement->growThreshold } };
+    }
     progress.Report(0.45 + 0.35 * double(i + 1) / double(n));
   }
 
   // ---------------------------------------------------------------- into the baseline space, matching
   const longitudinal::MatchOptions mo{ options.rules.enlargingRelative, options.rules.enlargingAbsolute, 1 };
-  std::vector<std::vector<longitudinal::Component>> lesionComponents(n), enhComponents(n);
+  std::vector<std::vector<longitudinal::Component>> lesionComponents(n);
   for (std::size_t i = 0; i < n; ++i)
   {
     Work & w = work[i];
@@ -1280,9 +1411,8 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
       w.masksInBaseline["edema"] = toBase(w.edema.mask);
     if (w.enhancement && w.enhancement->mask)
     {
-      auto m = toBase(w.enhancement->mask);
-      w.masksInBaseline["enhancement"] = m;
-      enhComponents[i] = longitudinal::LabelComponents(m, 0.0, 1, w.enhancementInBaseline);
+      w.masksInBaseline["enhancement"] = toBase(w.enhancement->mask);
+      w.enhancementRegionInBaseline = toBase(w.enhancementRegion);
     }
     if (w.tissue && anatomy == "cord")
       w.masksInBaseline["cord"] = toBase(w.tissue);
@@ -1430,10 +1560,9 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
           ap.falling = options.activityFalling;
           std::vector<detail::ActivityCandidate> candidates;
           // only where both acquisitions have data, one voxel away from their borders (slab-edge artefacts)
-          auto valid = detail::FieldOfViewMask(work[i - 1].anat.at(r), baseline, work[i - 1].toTimepoint, 1.0);
-          const auto validAfter = detail::FieldOfViewMask(w.anat.at(r), baseline, w.toTimepoint, 1.0);
-          for (std::size_t v = 0; v < valid->GetLargestPossibleRegion().GetNumberOfPixels(); ++v)
-            valid->GetBufferPointer()[v] &= validAfter->GetBufferPointer()[v];
+          const auto valid =
+            And(detail::FieldOfViewMask(work[i - 1].anat.at(r), baseline, work[i - 1].toTimepoint, 1.0),
+                detail::FieldOfViewMask(w.anat.at(r), baseline, w.toTimepoint, 1.0));
           const auto map = detail::SubtractionActivity(work[i - 1].anatInBaseline.at(r), w.anatInBaseline.at(r), brain,
                                                        work[i - 1].lesionsInBaseline, valid, ap, &candidates);
           w.details["lesion_activity_candidates"] = detail::ToJson(candidates);
@@ -1457,22 +1586,45 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
         d.evidence.push_back(fs::relative(dir / "lesion_change_in_baseline.nii.gz", outDir).string());
         w.masksInBaseline["lesion_change"] = NewOrEnlarging(map);
       }
-      if (w.enhancementInBaseline)
+      if (w.masksInBaseline.count("enhancement"))
       {
-        LabelImage::Pointer before = work[i - 1].enhancementInBaseline;
-        std::vector<longitudinal::Component> beforeComponents = enhComponents[i - 1];
-        if (!before)
+        const Work & e = work[i - 1];
+        const MaskImage * afterMask = w.masksInBaseline.at("enhancement");
+        // compared only where both scans were searched: each brain mask strays differently into the scalp and the
+        // skull base, where enhancement is normal
+        MaskImage::Pointer common;
+        if (e.enhancementRegionInBaseline && w.enhancementRegionInBaseline)
+          common = And(e.enhancementRegionInBaseline, w.enhancementRegionInBaseline);
+        auto within = [&](const MaskImage * m, std::vector<longitudinal::Component> & components)
         {
-          before = LabelImage::New();
-          before->CopyInformation(w.enhancementInBaseline);
-          before->SetRegions(w.enhancementInBaseline->GetLargestPossibleRegion());
-          before->Allocate(true);
-          beforeComponents.clear();
-        }
-        const auto matches =
-          longitudinal::MatchComponents(before, beforeComponents, w.enhancementInBaseline, enhComponents[i], mo);
-        d.enhancementChanges = ToChangeItems(matches, w.enhancementInBaseline, enhComponents[i]);
-        auto map = longitudinal::ChangeMap(before, w.enhancementInBaseline, matches);
+          auto labels = LabelImage::New();
+          if (!m)
+          {
+            labels->CopyInformation(afterMask);
+            labels->SetRegions(afterMask->GetLargestPossibleRegion());
+            labels->Allocate(true);
+            components.clear();
+            return labels;
+          }
+          components = longitudinal::LabelComponents(common ? And(m, common).GetPointer() : m, 0.0, 1, labels);
+          return labels;
+        };
+        std::vector<longitudinal::Component> beforeComponents, afterComponents;
+        const auto before =
+          within(e.masksInBaseline.count("enhancement") ? e.masksInBaseline.at("enhancement").GetPointer() : nullptr,
+                 beforeComponents);
+        const auto after = within(afterMask, afterComponents);
+        auto matches = longitudinal::MatchComponents(before, beforeComponents, after, afterComponents, mo);
+        std::set<int> preexisting;
+        if (e.enhancement)
+          w.details["enhancement_preexisting"] =
+            PreexistingEnhancement(matches, after, e.enhancement->zMap, e.toTimepoint, e.enhancement->seedThreshold,
+                                   e.enhancement->growThreshold, preexisting);
+        d.enhancementChanges = ToChangeItems(matches, after, afterComponents);
+        auto map = longitudinal::ChangeMap(before, after, matches);
+        for (std::size_t v = 0; v < map->GetLargestPossibleRegion().GetNumberOfPixels(); ++v)
+          if (preexisting.count(after->GetBufferPointer()[v]))
+            map->GetBufferPointer()[v] = 5; // enhancing before too: unchanged
         io::WriteImage(map.GetPointer(), dir / "enhancement_change_in_baseline.nii.gz", force);
         d.evidence.push_back(fs::relative(dir / "enhancement_change_in_baseline.nii.gz", outDir).string());
       }

@@ -344,9 +344,9 @@ SegmentEnhancement(const FloatImage * pre, const FloatImage * post, const MaskIm
   std::vector<std::uint8_t> seed(t.size(), 0), grow(t.size(), 0);
   for (std::size_t i = 0; i < t.size(); ++i)
   {
+    z[i] = float((diff[i] - r.tissueMedian) / r.tissueSigma);
     if (!t[i])
       continue;
-    z[i] = float((diff[i] - r.tissueMedian) / r.tissueSigma);
     seed[i] = z[i] > p.kSeed;
     grow[i] = z[i] > p.kGrow;
   }

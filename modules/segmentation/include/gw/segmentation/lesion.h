@@ -90,7 +90,10 @@ struct EnhancementParams
 /// \brief Enhancement result: clusters plus the normalized difference map.
 struct EnhancementResult : LesionResult
 {
-  FloatImage::Pointer zMap; ///< (post - pre - median) / sigma of the difference within tissue
+  /// (post - pre - median) / sigma, the median and sigma of the difference within tissue; on the whole grid
+  /// (clusters are only searched inside tissue), so that a follow-up can read a location's earlier enhancement
+  /// wherever its own tissue mask reaches
+  FloatImage::Pointer zMap;
 };
 
 /// \brief Enhancement: registered T1 post minus pre (same grid required), normalized by the robust sigma of the
