@@ -52,17 +52,21 @@ std::vector<SlicePoint>
 RingCandidates(const std::vector<float> & s, const AxialView & av, const CordParams & p, double scale)
 {
   const long nu = long(av.nu), nv = long(av.nv);
-  std::vector<double> integ((av.nu + 1) * (av.nv + 1), 0.0);
+  // integral images of the intensity and of the voxels without data (exactly zero: the wedge that a resampled or
+  // reformatted image has outside its source's field of view)
+  std::vector<double> integ((av.nu + 1) * (av.nv + 1), 0.0), empty(integ.size(), 0.0);
   for (long v = 0; v < nv; ++v)
   {
-    double row = 0;
+    double row = 0, rowEmpty = 0;
     for (long u = 0; u < nu; ++u)
     {
       row += s[std::size_t(u + nu * v)];
+      rowEmpty += s[std::size_t(u + nu * v)] == 0.0f ? 1.0 : 0.0;
       integ[std::size_t((u + 1) + (nu + 1) * (v + 1))] = integ[std::size_t((u + 1) + (nu + 1) * v)] + row;
+      empty[std::size_t((u + 1) + (nu + 1) * (v + 1))] = empty[std::size_t((u + 1) + (nu + 1) * v)] + rowEmpty;
     }
   }
-  auto boxMean = [&](long u0, long u1, long v0, long v1) -> double
+  auto boxMeanOf = [&](const std::vector<double> & table, long u0, long u1, long v0, long v1) -> double
   {
     u0 = std::max(u0, 0L);
     v0 = std::max(v0, 0L);
@@ -70,10 +74,13 @@ RingCandidates(const std::vector<float> & s, const AxialView & av, const CordPar
     v1 = std::min(v1, nv - 1);
     if (u1 < u0 || v1 < v0)
       return std::numeric_limits<double>::quiet_NaN();
-    const auto I = [&](long a, long b) { return integ[std::size_t(a + (nu + 1) * b)]; };
+    const auto I = [&](long a, long b) { return table[std::size_t(a + (nu + 1) * b)]; };
     const double sum = I(u1 + 1, v1 + 1) - I(u0, v1 + 1) - I(u1 + 1, v0) + I(u0, v0);
     return sum / double((u1 - u0 + 1) * (v1 - v0 + 1));
   };
+  auto boxMean = [&](long u0, long u1, long v0, long v1) { return boxMeanOf(integ, u0, u1, v0, v1); };
+  // no cord where the probe's box holds no data in a tenth of its voxels: a dark wedge beside bright CSF is no cord
+  auto emptyBox = [&](long u0, long u1, long v0, long v1) { return boxMeanOf(empty, u0, u1, v0, v1) > 0.1; };
   std::vector<double> best(av.nu * av.nv, -1e30);
   const double ring = 2.5; // CSF ring thickness probed [mm]
   for (double r = p.minRadius; r <= p.maxRadius + 1e-9; r += 1.0)
@@ -83,6 +90,8 @@ RingCandidates(const std::vector<float> & s, const AxialView & av, const CordPar
     for (long v = hv + tv; v < nv - hv - tv; ++v)
       for (long u = hu + tu; u < nu - hu - tu; ++u)
       {
+        if (emptyBox(u - hu - tu, u + hu + tu, v - hv - tv, v + hv + tv))
+          continue;
         const double in = boxMean(u - hu, u + hu, v - hv, v + hv);
         const double l = boxMean(u - hu - tu, u - hu - 1, v - hv, v + hv);
         const double rr = boxMean(u + hu + 1, u + hu + tu, v - hv, v + hv);
@@ -256,45 +265,50 @@ DetectCenterline(const FloatImage * image, const CordParams & params)
   for (std::size_t w = 0; w < av.nw; ++w)
     if (!cands[w].empty())
       slices.push_back(w);
-  const double lambda = 0.05; // penalty per (mm shift / mm along SI)^2
+  const double lambda = 0.05;   // penalty per (mm shift / mm along SI)^2
+  const double maxGapMm = 20.0; // the path bridges slices without a cord-like candidate over at most this [mm]
   std::vector<std::vector<double>> acc(slices.size());
-  std::vector<std::vector<int>> from(slices.size());
+  std::vector<std::vector<std::pair<int, int>>> from(slices.size()); // (slice position, candidate), or (-1, -1)
   for (std::size_t s = 0; s < slices.size(); ++s)
   {
     const auto & cw = cands[slices[s]];
     acc[s].assign(cw.size(), 0);
-    from[s].assign(cw.size(), -1);
+    from[s].assign(cw.size(), { -1, -1 });
     for (std::size_t b = 0; b < cw.size(); ++b)
     {
       acc[s][b] = cw[b].score;
-      if (s == 0)
-        continue;
-      const auto & cp = cands[slices[s - 1]];
-      const double gap = double(slices[s] - slices[s - 1]) * av.sw;
-      const double maxShift = params.maxSlope * gap + 2.0;
       double bestVal = -1e30;
-      int bestIdx = -1;
-      for (std::size_t a = 0; a < cp.size(); ++a)
+      std::pair<int, int> bestFrom{ -1, -1 };
+      for (std::size_t q = s; q-- > 0;)
       {
-        const double du = (cw[b].u - cp[a].u) * av.su, dv = (cw[b].v - cp[a].v) * av.sv;
-        const double d = std::hypot(du, dv);
-        if (d > maxShift)
-          continue;
-        const double val = acc[s - 1][a] - lambda * (d / gap) * (d / gap);
-        if (val > bestVal)
+        const double gap = double(slices[s] - slices[q]) * av.sw;
+        if (gap > maxGapMm)
+          break;
+        const auto & cp = cands[slices[q]];
+        const double maxShift = params.maxSlope * gap + 2.0;
+        for (std::size_t a = 0; a < cp.size(); ++a)
         {
-          bestVal = val;
-          bestIdx = int(a);
+          const double du = (cw[b].u - cp[a].u) * av.su, dv = (cw[b].v - cp[a].v) * av.sv;
+          const double d = std::hypot(du, dv);
+          if (d > maxShift)
+            continue;
+          const double val = acc[q][a] - lambda * (d / gap) * (d / gap);
+          if (val > bestVal)
+          {
+            bestVal = val;
+            bestFrom = { int(q), int(a) };
+          }
         }
       }
-      if (bestIdx >= 0)
+      if (bestFrom.first >= 0)
       {
         acc[s][b] += bestVal;
-        from[s][b] = bestIdx;
+        from[s][b] = bestFrom;
       }
     }
   }
-  // Best end state, then backtrack (a path may restart where no transition was allowed).
+  // Best end state, then backtrack. Where the path started (no candidate within reach below it), it ends: the
+  // slices beyond hold no cord-like candidate that continues it (a dark structure beside the cord is no cord).
   SliceCenters c;
   c.u.assign(av.nw, 0);
   c.v.assign(av.nw, 0);
@@ -302,20 +316,28 @@ DetectCenterline(const FloatImage * image, const CordParams & params)
   std::vector<double> chosenScore(av.nw, 0);
   if (!slices.empty())
   {
-    std::size_t s = slices.size() - 1;
-    int idx = int(std::max_element(acc[s].begin(), acc[s].end()) - acc[s].begin());
-    while (true)
+    int s = int(slices.size()) - 1;
+    // the path of highest total score, wherever it ends
+    double bestTotal = -1e30;
+    int idx = 0;
+    for (std::size_t q = 0; q < slices.size(); ++q)
+      for (std::size_t k = 0; k < acc[q].size(); ++k)
+        if (acc[q][k] > bestTotal)
+        {
+          bestTotal = acc[q][k];
+          s = int(q);
+          idx = int(k);
+        }
+    while (s >= 0)
     {
-      const auto & cc = cands[slices[s]][std::size_t(idx)];
-      c.u[slices[s]] = cc.u;
-      c.v[slices[s]] = cc.v;
-      c.valid[slices[s]] = true;
-      chosenScore[slices[s]] = cc.score;
-      if (s == 0)
-        break;
-      const int prev = from[s][std::size_t(idx)];
-      --s;
-      idx = prev >= 0 ? prev : int(std::max_element(acc[s].begin(), acc[s].end()) - acc[s].begin());
+      const auto & cc = cands[slices[std::size_t(s)]][std::size_t(idx)];
+      c.u[slices[std::size_t(s)]] = cc.u;
+      c.v[slices[std::size_t(s)]] = cc.v;
+      c.valid[slices[std::size_t(s)]] = true;
+      chosenScore[slices[std::size_t(s)]] = cc.score;
+      const auto prev = from[std::size_t(s)][std::size_t(idx)];
+      s = prev.first;
+      idx = prev.second;
     }
   }
   // Trim weak ends (no cord there), fill interior gaps linearly, smooth robustly.

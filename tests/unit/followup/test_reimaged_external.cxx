@@ -1,0 +1,243 @@
+// Real exams re-imaged: the follow-up is the same exam with the head (or neck) turned and shifted, resampled and
+// given fresh noise, as a re-scan at the next visit would see it. With no change, no flag may be raised; with
+// changes planted in the follow-up's anatomy, exactly those. Data: pre_post_gadolinium (TCGA-FG-6692, a brain
+// tumour exam: T2w, FLAIR, T1w pre and post gadolinium, 5.5 mm slices), longitudinal_ms/patient01 (study 1's FLAIR,
+// 4 mm slices) and sct_testing/t2 (a real cervical cord, sagittal T2w, 1 mm isotropic, with its manual cord
+// segmentation).
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <itkImageRegionConstIteratorWithIndex.h>
+#include <nlohmann/json.hpp>
+
+#include "gw/core/files.h"
+#include "gw/followup/pipeline.h"
+#include "gw/followup/study.h"
+#include "gw/io/image_io.h"
+#include "gw/registration/registration.h"
+#include "gw/testing/testing.h"
+
+namespace
+{
+namespace fs = std::filesystem;
+
+// The follow-up: the exam turned by (-3, 2, 4) degrees about the L, P and S axes and shifted by (-2.5, 3, 1.5) mm
+// about the first series' centre, every series resampled (cubic B-spline) on its own grid (outside the exam: zero,
+// the wedge a resampled image has), with fresh noise. On thick slices the turn changes every thin structure's partial
+// volume (vessels, dura, scalp, the skull base), as a real re-scan would. Optionally with changes planted in the
+// follow-up's anatomy before the motion.
+struct Plant
+{
+  std::string file;      ///< the series it is planted in
+  itk::Index<3> index;   ///< its centre, a voxel of that series
+  double radiusMm = 0.0; ///< a sphere with a 0.7 mm logistic edge ...
+  double gain = 0.0;     ///< ... adding gain x the local median intensity
+};
+
+gw::FloatImage::Pointer
+Reimaged(const gw::FloatImage * image, const gw::registration::TransformType * headToBefore, unsigned seed,
+         const std::vector<Plant> & plants, const std::string & file)
+{
+  namespace reg = gw::registration;
+  auto planted = gw::FloatImage::New();
+  planted->CopyInformation(image);
+  planted->SetRegions(image->GetLargestPossibleRegion());
+  planted->Allocate();
+  std::copy_n(image->GetBufferPointer(), image->GetLargestPossibleRegion().GetNumberOfPixels(),
+              planted->GetBufferPointer());
+  {
+    for (const auto & p : plants)
+    {
+      if (p.file != file)
+        continue;
+      gw::PointType c;
+      image->TransformIndexToPhysicalPoint(p.index, c);
+      std::vector<float> local;
+      std::vector<std::pair<std::size_t, double>> inside; // voxel, weight
+      itk::ImageRegionConstIteratorWithIndex<gw::FloatImage> it(image, image->GetLargestPossibleRegion());
+      for (std::size_t v = 0; !it.IsAtEnd(); ++it, ++v)
+      {
+        gw::PointType q;
+        image->TransformIndexToPhysicalPoint(it.GetIndex(), q);
+        const double r = q.EuclideanDistanceTo(c);
+        if (r < p.radiusMm + 6.0)
+          local.push_back(it.Get());
+        if (r < p.radiusMm + 5.0)
+          inside.emplace_back(v, 1.0 / (1.0 + std::exp((r - p.radiusMm) / 0.7)));
+      }
+      std::nth_element(local.begin(), local.begin() + long(local.size() / 2), local.end());
+      const double median = local[local.size() / 2];
+      for (const auto & [v, w] : inside)
+        planted->GetBufferPointer()[v] += float(p.gain * median * w);
+    }
+  }
+  auto moved = reg::Resample(planted, image, headToBefore, reg::Interpolation::BSpline);
+  // fresh noise: half a percent of the 99th percentile
+  std::vector<float> values(image->GetBufferPointer(),
+                            image->GetBufferPointer() + image->GetLargestPossibleRegion().GetNumberOfPixels());
+  std::nth_element(values.begin(), values.begin() + long(0.99 * double(values.size())), values.end());
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> noise(0.0f, 0.005f * values[std::size_t(0.99 * double(values.size()))]);
+  for (std::size_t v = 0; v < values.size(); ++v)
+    moved->GetBufferPointer()[v] = std::max(0.0f, moved->GetBufferPointer()[v] + noise(rng));
+  return moved;
+}
+
+/// `series`: role -> file in `dir`, the first one's grid centre is the centre of the turn
+gw::followup::FollowupResult
+RunReimaged(const fs::path & dir, const std::vector<std::pair<std::string, std::string>> & series,
+            const std::string & anatomy, const fs::path & scratch, const std::vector<Plant> & plants)
+{
+  namespace reg = gw::registration;
+  const auto first = gw::io::ReadFloatImage(dir / series.front().second);
+  const auto motion = reg::MakeRigidTransform({ -3.0, 2.0, 4.0 }, { -2.5, 3.0, 1.5 }, reg::GridCenter(first));
+  const reg::TransformPointer back = dynamic_cast<reg::TransformType *>(motion->GetInverseTransform().GetPointer());
+  nlohmann::json before, after;
+  unsigned seed = 1;
+  for (const auto & [role, file] : series)
+  {
+    before[role] = (dir / file).string();
+    const auto image = gw::io::ReadFloatImage(dir / file);
+    gw::io::WriteImage(Reimaged(image, back, seed++, plants, file).GetPointer(), scratch / file, false);
+    after[role] = (scratch / file).string();
+  }
+  const nlohmann::json doc{ { "subject", "sub-01" },
+                            { "timepoints",
+                              { { { "id", "t0" }, { "days", 0 }, { "images", before } },
+                                { { "id", "t1" }, { "days", 120 }, { "images", after } } } } };
+  gw::WriteTextFile(scratch / "study.json", doc.dump(2), false);
+  gw::followup::FollowupOptions options;
+  options.anatomy = anatomy;
+  options.snapshots = false;
+  options.dti = false;
+  return gw::followup::RunFollowup(gw::followup::ReadStudy(scratch / "study.json"), options, scratch / "out");
+}
+
+const std::vector<std::pair<std::string, std::string>> kTumourExam{ { "T2w", "t2.nii.gz" },
+                                                                    { "FLAIR", "flair.nii.gz" },
+                                                                    { "T1w", "t1_pre.nii.gz" },
+                                                                    { "T1w_ce", "t1_post_gad.nii.gz" } };
+
+std::string
+Describe(const std::vector<gw::safety::Flag> & flags)
+{
+  std::string s;
+  for (const auto & f : flags)
+    s += "  " + f.code + ": " + f.message + "\n";
+  return s;
+}
+
+TEST(FollowupReimagedExternal, TumourExamReimagedAfterATurnRaisesNoFlag)
+{
+  GW_REQUIRE_EXTERNAL(dir, "nifti/pre_post_gadolinium");
+  gw::testing::ScratchDir scratch("fu_tcga_null");
+  const auto result = RunReimaged(dir, kTumourExam, "brain", scratch.Path(), {});
+  ASSERT_EQ(result.timepoints.size(), 2u);
+  ASSERT_TRUE(result.timepoints[1].data.registrationPassed);
+  // It raised 29 flags before the rules it tests: 20 NEW_ENHANCEMENT (thin structures whose partial volume changed,
+  // and foci outside the other day's brain mask), 6 NEW_T2_LESION and 3 ENLARGING_T2_LESION (structures that were
+  // already bright, whose contrast against their surroundings rose by 1.0-1.8 brain sigmas).
+  EXPECT_TRUE(result.flags.empty()) << "the same exam, turned, raised:\n" << Describe(result.flags);
+}
+
+TEST(FollowupReimagedExternal, TumourExamReimagedWithPlantedChangesRaisesExactlyThose)
+{
+  GW_REQUIRE_EXTERNAL(dir, "nifti/pre_post_gadolinium");
+  gw::testing::ScratchDir scratch("fu_tcga_plant");
+  // an enhancing sphere of 4 mm radius (268 mm^3; +120 % of the local signal on the T1w post) in the white matter
+  // beside a lateral ventricle, and a FLAIR lesion of 5 mm radius (524 mm^3; +80 %) in the frontal white
+  // matter, both in brain that the exam shows normal
+  const std::vector<Plant> plants{ { "t1_post_gad.nii.gz", { { 175, 110, 15 } }, 4.0, 1.2 },
+                                   { "flair.nii.gz", { { 140, 150, 12 } }, 5.0, 0.8 } };
+  const auto result = RunReimaged(dir, kTumourExam, "brain", scratch.Path(), plants);
+  ASSERT_EQ(result.timepoints.size(), 2u);
+  std::map<std::string, std::vector<double>> volumes;
+  for (const auto & f : result.flags)
+    volumes[f.code].push_back(f.value);
+  std::cout << Describe(result.flags);
+  EXPECT_EQ(result.flags.size(), 2u) << Describe(result.flags);
+  // measured 284 mm^3 (the sphere: 268); on 5.5 mm slices a sphere's measured volume depends on where the slices
+  // cut it: within 35 %
+  ASSERT_EQ(volumes[gw::safety::code::NewEnhancement].size(), 1u) << Describe(result.flags);
+  EXPECT_NEAR(volumes[gw::safety::code::NewEnhancement][0], 268.0, 0.35 * 268.0);
+  // measured 915 mm^3: the FLAIR lesion's hysteresis takes its 0.7 mm edge and the slices it touches (the sphere:
+  // 524); at least half and at most twice
+  ASSERT_EQ(volumes[gw::safety::code::NewT2Lesion].size(), 1u) << Describe(result.flags);
+  EXPECT_GT(volumes[gw::safety::code::NewT2Lesion][0], 0.5 * 524.0);
+  EXPECT_LT(volumes[gw::safety::code::NewT2Lesion][0], 2.0 * 524.0);
+}
+
+TEST(FollowupReimagedExternal, MsFlairReimagedAfterATurnRaisesNoFlag)
+{
+  // a brain full of MS plaques (4 mm slices, FLAIR only): no plaque may be read as new or enlarging
+  GW_REQUIRE_EXTERNAL(dir, "nifti/longitudinal_ms/patient01");
+  gw::testing::ScratchDir scratch("fu_ms_null");
+  const auto result = RunReimaged(dir, { { "FLAIR", "study1_FLAIR.nii.gz" } }, "brain", scratch.Path(), {});
+  ASSERT_EQ(result.timepoints.size(), 2u);
+  ASSERT_TRUE(result.timepoints[1].data.registrationPassed);
+  EXPECT_TRUE(result.flags.empty()) << "the same FLAIR, turned, raised:\n" << Describe(result.flags);
+}
+
+TEST(FollowupReimagedExternal, CervicalCordReimagedAfterATurnRaisesNoFlag)
+{
+  GW_REQUIRE_EXTERNAL(dir, "nifti/sct_testing/t2");
+  gw::testing::ScratchDir scratch("fu_sct_null");
+  const auto result = RunReimaged(dir, { { "T2w", "t2.nii.gz" } }, "cord", scratch.Path(), {});
+  ASSERT_EQ(result.timepoints.size(), 2u);
+  ASSERT_TRUE(result.timepoints[1].data.registrationPassed);
+  // It raised NEW_SYRINX (196 mm^3) before the centerline stopped restarting: where three slices near the field of
+  // view's end had no cord-like candidate, the centerline restarted below them on a dark structure beside the cord,
+  // and the contour there took CSF for a cavity.
+  EXPECT_TRUE(result.flags.empty()) << "the same cord, turned, raised:\n" << Describe(result.flags);
+}
+
+TEST(FollowupReimagedExternal, CervicalCordReimagedWithAPlantedLesionRaisesExactlyIt)
+{
+  GW_REQUIRE_EXTERNAL(dir, "nifti/sct_testing/t2");
+  gw::testing::ScratchDir scratch("fu_sct_plant");
+  // a T2-hyperintense lesion of 2.5 mm radius (65 mm^3; +150 % of the local median signal, about 2.7 times the
+  // cord's: SCT's own synthetic lesion in t2_fake_lesion is 3.2 times its cord) centred in the manual cord
+  // segmentation's middle slices
+  const auto cord = gw::io::ReadMask(dir / "t2_seg-manual.nii.gz");
+  const auto size = cord->GetLargestPossibleRegion().GetSize();
+  double sum[3] = { 0, 0, 0 };
+  std::size_t count = 0;
+  itk::ImageRegionConstIteratorWithIndex<gw::MaskImage> it(cord, cord->GetLargestPossibleRegion());
+  for (; !it.IsAtEnd(); ++it)
+    if (it.Get() && std::abs(it.GetIndex()[1] - long(size[1] / 2)) <= 2) // the sagittal T2w's S-I axis is j
+    {
+      for (int k = 0; k < 3; ++k)
+        sum[k] += double(it.GetIndex()[k]);
+      ++count;
+    }
+  ASSERT_GT(count, 10u);
+  const itk::Index<3> centre{ { std::lround(sum[0] / double(count)), std::lround(sum[1] / double(count)),
+                                std::lround(sum[2] / double(count)) } };
+  gw::PointType planted; // in the baseline's (the unmoved exam's) space
+  cord->TransformIndexToPhysicalPoint(centre, planted);
+  const auto result =
+    RunReimaged(dir, { { "T2w", "t2.nii.gz" } }, "cord", scratch.Path(), { { "t2.nii.gz", centre, 2.5, 1.5 } });
+  ASSERT_EQ(result.timepoints.size(), 2u);
+  ASSERT_EQ(result.flags.size(), 1u) << Describe(result.flags);
+  const auto & flag = result.flags[0];
+  EXPECT_EQ(flag.code, gw::safety::code::NewT2Lesion) << Describe(result.flags);
+  ASSERT_TRUE(flag.location.has_value());
+  const double off =
+    std::hypot((*flag.location)[0] - planted[0], (*flag.location)[1] - planted[1], (*flag.location)[2] - planted[2]);
+  std::cout << "planted lesion found " << off << " mm from its centre: " << Describe(result.flags);
+  EXPECT_LT(off, 3.0) << "the lesion's radius is 2.5 mm";
+  // measured 33 mm^3 of the sphere's 65. A cord lesion's volume is its core: the half maximum between its peak and
+  // its immediate surroundings (the split of a graft's core from its edema halo). Those surroundings, 1-2 voxels
+  // outside its brightest part, hold a quarter of this sphere's contrast (its 0.7 mm logistic edge): the level falls
+  // at 63 % of the contrast, 2.1 mm from the centre, 40 mm^3. At least 40 % of the sphere, at most twice.
+  EXPECT_GT(flag.value, 0.4 * 65.0);
+  EXPECT_LT(flag.value, 2.0 * 65.0);
+}
+} // namespace
