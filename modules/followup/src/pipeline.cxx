@@ -1637,6 +1637,16 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
   report::ReportContent content;
   content.subject = study.subject;
   const fs::path figures = outDir / "figures";
+  // an earlier run's pictures (--force): its flags are not this run's, and a picture of a flag no longer raised
+  // must not stay beside the report
+  if (fs::is_directory(figures))
+    for (const auto & entry : fs::directory_iterator(figures))
+    {
+      const std::string name = entry.path().filename().string();
+      if (entry.is_regular_file() && entry.path().extension() == ".png" &&
+          (name.rfind("flag", 0) == 0 || name.rfind("overview_", 0) == 0))
+        fs::remove(entry.path());
+    }
   std::map<std::string, std::size_t> index;
   for (std::size_t i = 0; i < n; ++i)
   {

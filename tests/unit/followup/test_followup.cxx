@@ -203,9 +203,16 @@ TEST(FollowupOutputs, RefusesExistingOutputsWithoutForce)
     EXPECT_EQ(e.Kind(), gw::ErrorKind::Output);
   }
   EXPECT_EQ(before, gw::Sha256File(dir / "out" / "flags.json"));
+  // an earlier run's flag pictures go with its flags; files the tool did not write stay
+  fs::create_directories(dir / "out" / "figures");
+  gw::WriteTextFile(dir / "out" / "figures" / "flag7_ses-02_NEW_T2_LESION_axial.png", "stale", false);
+  gw::WriteTextFile(dir / "out" / "figures" / "reader_notes.txt", "mine", false);
   fo.force = true;
   gw::followup::RunFollowup(study, fo, dir / "out");
   EXPECT_EQ(before, gw::Sha256File(dir / "out" / "flags.json")) << "deterministic: same flags document";
+  EXPECT_FALSE(fs::exists(dir / "out" / "figures" / "flag7_ses-02_NEW_T2_LESION_axial.png"))
+    << "a picture of a flag this run did not raise stayed beside the report";
+  EXPECT_TRUE(fs::exists(dir / "out" / "figures" / "reader_notes.txt"));
 }
 } // namespace
 
