@@ -241,8 +241,11 @@ Boxes(const LabelImage * labels)
 LabelImage::Pointer
 SubtractionActivity(const FloatImage * beforeRaw, const FloatImage * afterRaw, const MaskImage * brain,
                     const LabelImage * beforeLesions, const MaskImage * valid, const ActivityParams & params,
-                    std::vector<ActivityCandidate> * candidates)
+                    std::vector<ActivityCandidate> * candidates, const std::vector<const FloatImage *> & olderRaw)
 {
+  for (const auto * o : olderRaw)
+    if (!o || !seg::SameGrid(beforeRaw, o))
+      ThrowInternal("lesion activity: the older images must share the grid");
   if (!seg::SameGrid(beforeRaw, afterRaw) || !seg::SameGrid(beforeRaw, brain) ||
       (valid && !seg::SameGrid(beforeRaw, valid)) || (beforeLesions && !seg::SameGrid(beforeRaw, beforeLesions)))
     ThrowInternal("lesion activity: images and masks must share one grid");
@@ -263,6 +266,17 @@ SubtractionActivity(const FloatImage * beforeRaw, const FloatImage * afterRaw, c
   {
     zb[i] = float((b[i] - mb) / sb);
     za[i] = float((a[i] - ma) / sa);
+  }
+  // the scans before the earlier one, normalised the same way: a new lesion is absent from every earlier scan
+  std::vector<std::vector<float>> zo;
+  for (const auto * o : olderRaw)
+  {
+    const auto smoothed = Smooth(o, params.smoothingMm);
+    const float * v = smoothed->GetBufferPointer();
+    const auto [mo, so] = Robust(m, n, [&](std::size_t i) { return v[i]; });
+    zo.emplace_back(n);
+    for (std::size_t i = 0; i < n; ++i)
+      zo.back()[i] = float((v[i] - mo) / so);
   }
   const auto [md, sd] = Robust(m, n, [&](std::size_t i) { return za[i] - zb[i]; });
   for (std::size_t i = 0; i < n; ++i)
@@ -392,6 +406,16 @@ SubtractionActivity(const FloatImage * beforeRaw, const FloatImage * afterRaw, c
             ac.reason = "its contrast against the surroundings did not rise";
           else if (ac.localAfter < 2.0 * ac.localBefore)
             ac.reason = "it was already bright and its contrast less than doubled";
+          else if (ac.earlierLesions.empty() &&
+                   std::any_of(zo.begin(), zo.end(),
+                               [&](const std::vector<float> & z)
+                               {
+                                 const auto so = Local(before, labels->GetBufferPointer(), c.label, box.at(c.label), m,
+                                                       anyCandidate, earlier, z, za, d, params);
+                                 const double lo = so.meanBefore - so.shellBefore;
+                                 return ac.localAfter - lo < params.kLocal || ac.localAfter < 2.0 * lo;
+                               }))
+            ac.reason = "an older scan already had it (its contrast did not rise from that scan as from a new lesion)";
           else
           {
             ac.accepted = true;

@@ -76,10 +76,14 @@ nlohmann::json ToJson(const std::vector<ActivityCandidate> & candidates);
 /// 26-neighbourhood, the "new part contiguous with a pre-existing lesion" of MS lesion-activity practice), 3
 /// resolved, 4 shrinking (the voxels lost); fills `candidates` (rising first, then falling) when given.
 /// `beforeLesions`: the earlier timepoint's lesions as a label map on the same grid (null: none).
+/// `older`: the scans before `before` on the same grid (null-free). A rising candidate not contiguous with an
+/// earlier lesion is new only when, against each of them too, its contrast rose by kLocal and at least doubled: a
+/// new lesion is absent from every earlier scan, while a thin structure one follow-up cut poorly is not.
 LabelImage::Pointer SubtractionActivity(const FloatImage * before, const FloatImage * after, const MaskImage * brain,
                                         const LabelImage * beforeLesions, const MaskImage * valid,
                                         const ActivityParams & params,
-                                        std::vector<ActivityCandidate> * candidates = nullptr);
+                                        std::vector<ActivityCandidate> * candidates = nullptr,
+                                        const std::vector<const FloatImage *> & older = {});
 
 /// Voxels of the `reference` grid whose points (mapped by `referenceToImage`, reference point -> image point; null
 /// = identity) fall inside the field of view of `image` at least `marginVoxels` voxels from its border along every

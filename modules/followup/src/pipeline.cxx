@@ -233,7 +233,7 @@ And(const MaskImage * a, const MaskImage * b)
   return out;
 }
 
-/// Enhancement that the earlier scan already had: a later focus without an earlier cluster (`New` in `matches`)
+/// Enhancement that an earlier scan already had: a later focus without an earlier cluster (`New` in `matches`)
 /// whose voxels, at least half of them, already enhanced at the earlier scan above the clusters' grow threshold.
 /// Such a focus fell short of a cluster before (no voxel above the seed threshold, below the minimum size, or
 /// outside that day's search region); it is re-classified `Stable` and its labels are added to `preexisting`.
@@ -1563,8 +1563,12 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
           const auto valid =
             And(detail::FieldOfViewMask(work[i - 1].anat.at(r), baseline, work[i - 1].toTimepoint, 1.0),
                 detail::FieldOfViewMask(w.anat.at(r), baseline, w.toTimepoint, 1.0));
+          std::vector<const FloatImage *> older; // a new lesion is absent from every earlier scan
+          for (std::size_t k = 0; k + 1 < i; ++k)
+            if (work[k].registrationPassed && work[k].anatInBaseline.count(r))
+              older.push_back(work[k].anatInBaseline.at(r));
           const auto map = detail::SubtractionActivity(work[i - 1].anatInBaseline.at(r), w.anatInBaseline.at(r), brain,
-                                                       work[i - 1].lesionsInBaseline, valid, ap, &candidates);
+                                                       work[i - 1].lesionsInBaseline, valid, ap, &candidates, older);
           w.details["lesion_activity_candidates"] = detail::ToJson(candidates);
           std::vector<longitudinal::Match> matches;
           if (work[i - 1].lesionsInBaseline && w.lesionsInBaseline)
@@ -1615,11 +1619,22 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
                  beforeComponents);
         const auto after = within(afterMask, afterComponents);
         auto matches = longitudinal::MatchComponents(before, beforeComponents, after, afterComponents, mo);
+        // a focus that enhanced at any earlier scan is not new: the previous one first, then back to the baseline
+        // (each scan's partial volume of a thin structure differs; a vessel below the threshold on one follow-up is
+        // above it on the next)
         std::set<int> preexisting;
-        if (e.enhancement)
-          w.details["enhancement_preexisting"] =
-            PreexistingEnhancement(matches, after, e.enhancement->zMap, e.toTimepoint, e.enhancement->seedThreshold,
-                                   e.enhancement->growThreshold, preexisting);
+        auto tested = nlohmann::json::array();
+        for (std::size_t k = i; k-- > 0;)
+          if (work[k].enhancement && work[k].registrationPassed)
+            for (auto & record : PreexistingEnhancement(matches, after, work[k].enhancement->zMap, work[k].toTimepoint,
+                                                        work[k].enhancement->seedThreshold,
+                                                        work[k].enhancement->growThreshold, preexisting))
+            {
+              record["compared_with"] = work[k].tp->id;
+              tested.push_back(record);
+            }
+        if (!tested.empty())
+          w.details["enhancement_preexisting"] = tested;
         d.enhancementChanges = ToChangeItems(matches, after, afterComponents);
         auto map = longitudinal::ChangeMap(before, after, matches);
         for (std::size_t v = 0; v < map->GetLargestPossibleRegion().GetNumberOfPixels(); ++v)

@@ -5,6 +5,7 @@
 // 4 mm slices) and sct_testing/t2 (a real cervical cord, sagittal T2w, 1 mm isotropic, with its manual cord
 // segmentation).
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <iostream>
 #include <map>
@@ -39,6 +40,7 @@ struct Plant
   itk::Index<3> index;   ///< its centre, a voxel of that series
   double radiusMm = 0.0; ///< a sphere with a 0.7 mm logistic edge ...
   double gain = 0.0;     ///< ... adding gain x the local median intensity
+  std::size_t from = 1;  ///< the first follow-up that has it (1: all)
 };
 
 gw::FloatImage::Pointer
@@ -90,28 +92,48 @@ Reimaged(const gw::FloatImage * image, const gw::registration::TransformType * h
   return moved;
 }
 
-/// `series`: role -> file in `dir`, the first one's grid centre is the centre of the turn
+/// A head motion: rotation about the L, P, S axes [degrees] and shift [mm].
+struct Motion
+{
+  std::array<double, 3> rotationDeg, shiftMm;
+};
+const Motion kTurn{ { -3.0, 2.0, 4.0 }, { -2.5, 3.0, 1.5 } };
+
+/// `series`: role -> file in `dir`, the first one's grid centre is the centre of the turn; one follow-up per motion
+/// (120 days apart), the plants in each
 gw::followup::FollowupResult
 RunReimaged(const fs::path & dir, const std::vector<std::pair<std::string, std::string>> & series,
-            const std::string & anatomy, const fs::path & scratch, const std::vector<Plant> & plants)
+            const std::string & anatomy, const fs::path & scratch, const std::vector<Plant> & plants,
+            const std::vector<Motion> & motions = { kTurn })
 {
   namespace reg = gw::registration;
   const auto first = gw::io::ReadFloatImage(dir / series.front().second);
-  const auto motion = reg::MakeRigidTransform({ -3.0, 2.0, 4.0 }, { -2.5, 3.0, 1.5 }, reg::GridCenter(first));
-  const reg::TransformPointer back = dynamic_cast<reg::TransformType *>(motion->GetInverseTransform().GetPointer());
-  nlohmann::json before, after;
-  unsigned seed = 1;
+  nlohmann::json before;
   for (const auto & [role, file] : series)
-  {
     before[role] = (dir / file).string();
-    const auto image = gw::io::ReadFloatImage(dir / file);
-    gw::io::WriteImage(Reimaged(image, back, seed++, plants, file).GetPointer(), scratch / file, false);
-    after[role] = (scratch / file).string();
+  nlohmann::json timepoints = nlohmann::json::array();
+  timepoints.push_back({ { "id", "t0" }, { "days", 0 }, { "images", before } });
+  unsigned seed = 1;
+  for (std::size_t t = 0; t < motions.size(); ++t)
+  {
+    const auto motion = reg::MakeRigidTransform(motions[t].rotationDeg, motions[t].shiftMm, reg::GridCenter(first));
+    const reg::TransformPointer back = dynamic_cast<reg::TransformType *>(motion->GetInverseTransform().GetPointer());
+    const fs::path folder = scratch / ("t" + std::to_string(t + 1));
+    fs::create_directories(folder);
+    nlohmann::json after;
+    for (const auto & [role, file] : series)
+    {
+      const auto image = gw::io::ReadFloatImage(dir / file);
+      std::vector<Plant> present;
+      for (const auto & p : plants)
+        if (p.from <= t + 1)
+          present.push_back(p);
+      gw::io::WriteImage(Reimaged(image, back, seed++, present, file).GetPointer(), folder / file, false);
+      after[role] = (folder / file).string();
+    }
+    timepoints.push_back({ { "id", "t" + std::to_string(t + 1) }, { "days", 120 * (t + 1) }, { "images", after } });
   }
-  const nlohmann::json doc{ { "subject", "sub-01" },
-                            { "timepoints",
-                              { { { "id", "t0" }, { "days", 0 }, { "images", before } },
-                                { { "id", "t1" }, { "days", 120 }, { "images", after } } } } };
+  const nlohmann::json doc{ { "subject", "sub-01" }, { "timepoints", timepoints } };
   gw::WriteTextFile(scratch / "study.json", doc.dump(2), false);
   gw::followup::FollowupOptions options;
   options.anatomy = anatomy;
@@ -172,6 +194,27 @@ TEST(FollowupReimagedExternal, TumourExamReimagedWithPlantedChangesRaisesExactly
   ASSERT_EQ(volumes[gw::safety::code::NewT2Lesion].size(), 1u) << Describe(result.flags);
   EXPECT_GT(volumes[gw::safety::code::NewT2Lesion][0], 0.5 * 524.0);
   EXPECT_LT(volumes[gw::safety::code::NewT2Lesion][0], 2.0 * 524.0);
+}
+
+TEST(FollowupReimagedExternal, TumourExamReimagedTwiceRaisesOnlyTheLesionNewAtTheSecond)
+{
+  // Two follow-ups, each turned its own way, and a FLAIR lesion (5 mm radius, +80 %) that appears at the second. The
+  // second is compared with the first, both resampled: a thin structure below a threshold on one is above it on the
+  // other. Measured before every earlier scan was consulted: 4 NEW_ENHANCEMENT and 2 false NEW_T2_LESION at the
+  // second follow-up (without the planted lesion; with python's resampling 5 and 1: the earlier follow-up's
+  // enhancement there was 2.5-3.7 sigmas, below the 3.5 grow threshold, and the lesions' contrast rose 0.4 -> 1.4
+  // sigmas from it, not from the baseline).
+  GW_REQUIRE_EXTERNAL(dir, "nifti/pre_post_gadolinium");
+  gw::testing::ScratchDir scratch("fu_tcga_twice");
+  Plant lesion{ "flair.nii.gz", { { 140, 150, 12 } }, 5.0, 0.8 };
+  lesion.from = 2;
+  const auto result = RunReimaged(dir, kTumourExam, "brain", scratch.Path(), { lesion },
+                                  { kTurn, { { 2.0, -1.0, -3.0 }, { 1.5, -2.0, -1.0 } } });
+  ASSERT_EQ(result.timepoints.size(), 3u);
+  std::cout << Describe(result.flags);
+  ASSERT_EQ(result.flags.size(), 1u) << Describe(result.flags);
+  EXPECT_EQ(result.flags[0].code, gw::safety::code::NewT2Lesion);
+  EXPECT_EQ(result.flags[0].timepoint, "t2");
 }
 
 TEST(FollowupReimagedExternal, MsFlairReimagedAfterATurnRaisesNoFlag)
