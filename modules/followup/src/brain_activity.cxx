@@ -259,25 +259,21 @@ SubtractionActivity(const FloatImage * beforeRaw, const FloatImage * afterRaw, c
   auto * m = region->GetBufferPointer();
   for (std::size_t i = 0; i < n; ++i)
     m[i] = brain->GetBufferPointer()[i] && (!valid || valid->GetBufferPointer()[i]) ? 1 : 0;
-  const auto [mb, sb] = Robust(m, n, [&](std::size_t i) { return b[i]; });
-  const auto [ma, sa] = Robust(m, n, [&](std::size_t i) { return a[i]; });
-  std::vector<float> zb(n), za(n), d(n);
-  for (std::size_t i = 0; i < n; ++i)
+  // each image normalised to its own brain: z = (I - median) / sigma
+  const auto normalised = [&](const float * v)
   {
-    zb[i] = float((b[i] - mb) / sb);
-    za[i] = float((a[i] - ma) / sa);
-  }
+    const auto [med, sigma] = Robust(m, n, [&](std::size_t i) { return v[i]; });
+    std::vector<float> z(n);
+    for (std::size_t i = 0; i < n; ++i)
+      z[i] = float((v[i] - med) / sigma);
+    return z;
+  };
+  const auto zb = normalised(b), za = normalised(a);
   // the scans before the earlier one, normalised the same way: a new lesion is absent from every earlier scan
   std::vector<std::vector<float>> zo;
   for (const auto * o : olderRaw)
-  {
-    const auto smoothed = Smooth(o, params.smoothingMm);
-    const float * v = smoothed->GetBufferPointer();
-    const auto [mo, so] = Robust(m, n, [&](std::size_t i) { return v[i]; });
-    zo.emplace_back(n);
-    for (std::size_t i = 0; i < n; ++i)
-      zo.back()[i] = float((v[i] - mo) / so);
-  }
+    zo.push_back(normalised(Smooth(o, params.smoothingMm)->GetBufferPointer()));
+  std::vector<float> d(n);
   const auto [md, sd] = Robust(m, n, [&](std::size_t i) { return za[i] - zb[i]; });
   for (std::size_t i = 0; i < n; ++i)
     d[i] = float((za[i] - zb[i] - md) / sd);

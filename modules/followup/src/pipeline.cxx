@@ -217,65 +217,85 @@ ToChangeItems(const std::vector<longitudinal::Match> & matches, const LabelImage
 /// vessel focus of 3 voxels at the skull base was read as new with the next voxel only, none with 2 mm.
 constexpr double kPreexistingReachMm = 2.0;
 
-/// Voxels in both masks (same grid).
+/// The voxel-wise `f(a, b)` of two masks on one grid.
+template <typename F>
 MaskImage::Pointer
-And(const MaskImage * a, const MaskImage * b)
+Voxelwise(const MaskImage * a, const MaskImage * b, F f)
 {
   if (!seg::SameGrid(a, b))
-    ThrowInternal("mask intersection: masks on different grids");
+    ThrowInternal("voxel-wise mask operation: masks on different grids");
   auto out = MaskImage::New();
   out->CopyInformation(a);
   out->SetRegions(a->GetLargestPossibleRegion());
   out->Allocate();
   const std::size_t n = a->GetLargestPossibleRegion().GetNumberOfPixels();
   for (std::size_t v = 0; v < n; ++v)
-    out->GetBufferPointer()[v] = a->GetBufferPointer()[v] && b->GetBufferPointer()[v] ? 1 : 0;
+    out->GetBufferPointer()[v] = f(a->GetBufferPointer()[v] != 0, b->GetBufferPointer()[v] != 0) ? 1 : 0;
   return out;
 }
 
+/// Voxels in both masks (same grid).
+MaskImage::Pointer
+And(const MaskImage * a, const MaskImage * b)
+{
+  return Voxelwise(a, b, [](bool x, bool y) { return x && y; });
+}
+
+/// a AND NOT b (same grid)
+MaskImage::Pointer
+Subtract(const MaskImage * a, const MaskImage * b)
+{
+  return Voxelwise(a, b, [](bool x, bool y) { return x && !y; });
+}
+
+/// Where a scan enhanced, on its T1w grid and wherever its tissue mask reached: connected voxels of its z map
+/// (seg::EnhancementResult::zMap) above the clusters' grow threshold, as many as a cluster's minimum or holding one
+/// above the seed threshold. A lone voxel of noise above the grow threshold is not enhancement.
+MaskImage::Pointer
+EnhancingAnywhere(const seg::EnhancementResult & e)
+{
+  const FloatImage * z = e.zMap;
+  const std::size_t n = z->GetLargestPossibleRegion().GetNumberOfPixels();
+  auto grow = MaskImage::New();
+  grow->CopyInformation(z);
+  grow->SetRegions(z->GetLargestPossibleRegion());
+  grow->Allocate();
+  for (std::size_t v = 0; v < n; ++v)
+    grow->GetBufferPointer()[v] = z->GetBufferPointer()[v] > e.growThreshold ? 1 : 0;
+  const std::size_t minVoxels = seg::EnhancementParams{}.minVoxels; // as the follow-up segments enhancement
+  std::vector<seg::Component> components;
+  const auto labels = seg::LabelComponents(grow, 1, 0.0, &components);
+  std::set<int> seeded;
+  for (const auto & c : components)
+    if (c.voxels >= minVoxels)
+      seeded.insert(c.label);
+  for (std::size_t v = 0; v < n; ++v)
+    if (z->GetBufferPointer()[v] > e.seedThreshold)
+      seeded.insert(labels->GetBufferPointer()[v]);
+  for (std::size_t v = 0; v < n; ++v)
+    grow->GetBufferPointer()[v] = seeded.count(labels->GetBufferPointer()[v]) ? 1 : 0;
+  return grow;
+}
+
 /// Enhancement that an earlier scan already had: a later focus without an earlier cluster (`New` in `matches`)
-/// whose voxels, at least half of them, already enhanced at the earlier scan above the clusters' grow threshold.
+/// whose voxels, at least half of them, already enhanced at the earlier scan (`earlier`, EnhancingAnywhere).
 /// Such a focus fell short of a cluster before (no voxel above the seed threshold, below the minimum size, or
 /// outside that day's search region); it is re-classified `Stable` and its labels are added to `preexisting`.
-/// The earlier enhancement is read on its own grid (`earlierZ`, seg::EnhancementResult::zMap; `toEarlier` maps the
-/// common grid's points to its points): the maximum over the voxels within kPreexistingReachMm of the point's
-/// nearest voxel along each axis (at least the next voxel). Thin enhancing structures (vessels, dura, the scalp's
-/// and the skull base's) are one or two voxels across: resampled across thick slices onto the common grid their
-/// enhancement is diluted by the slices beside them, and two scans' partial volumes of them differ by a voxel or
-/// more. Returns the record of every `New` focus tested.
+/// The earlier enhancement is read on its own grid (`toEarlier` maps the common grid's points to its points): any
+/// enhancing voxel within kPreexistingReachMm of the point's nearest voxel along each axis (at least the next
+/// voxel). Thin enhancing structures (vessels, dura, the scalp's and the skull base's) are one or two voxels
+/// across: resampled across thick slices onto the common grid their enhancement is diluted by the slices beside
+/// them, and two scans' partial volumes of them differ by a voxel or more. Returns the record of every `New` focus
+/// tested.
 nlohmann::json
-PreexistingEnhancement(std::vector<longitudinal::Match> & matches, const LabelImage * after,
-                       const FloatImage * earlierZ, const reg::TransformType * toEarlier, double seedThreshold,
-                       double growThreshold, std::set<int> & preexisting)
+PreexistingEnhancement(std::vector<longitudinal::Match> & matches, const LabelImage * after, const MaskImage * earlier,
+                       const reg::TransformType * toEarlier, std::set<int> & preexisting)
 {
-  const auto size = earlierZ->GetLargestPossibleRegion().GetSize();
-  // the earlier enhancement: connected voxels above the grow threshold, as many as a cluster's minimum or holding
-  // one above the seed threshold (on the whole grid, whatever their place); a lone voxel of noise above the grow
-  // threshold is not enhancement
-  std::vector<std::uint8_t> enhancing(earlierZ->GetLargestPossibleRegion().GetNumberOfPixels(), 0);
-  {
-    auto grow = MaskImage::New();
-    grow->CopyInformation(earlierZ);
-    grow->SetRegions(earlierZ->GetLargestPossibleRegion());
-    grow->Allocate();
-    for (std::size_t v = 0; v < enhancing.size(); ++v)
-      grow->GetBufferPointer()[v] = earlierZ->GetBufferPointer()[v] > growThreshold ? 1 : 0;
-    const std::size_t minVoxels = seg::EnhancementParams{}.minVoxels; // as the follow-up segments enhancement
-    std::vector<seg::Component> components;
-    const auto labels = seg::LabelComponents(grow, 1, 0.0, &components);
-    std::set<int> seeded;
-    for (const auto & c : components)
-      if (c.voxels >= minVoxels)
-        seeded.insert(c.label);
-    for (std::size_t v = 0; v < enhancing.size(); ++v)
-      if (earlierZ->GetBufferPointer()[v] > seedThreshold)
-        seeded.insert(labels->GetBufferPointer()[v]);
-    for (std::size_t v = 0; v < enhancing.size(); ++v)
-      enhancing[v] = seeded.count(labels->GetBufferPointer()[v]) ? 1 : 0;
-  }
+  const auto size = earlier->GetLargestPossibleRegion().GetSize();
+  const auto * enhancing = earlier->GetBufferPointer();
   long r[3]; // the neighbourhood's half-widths [voxels]
   for (int k = 0; k < 3; ++k)
-    r[k] = std::max(1L, long(std::floor(kPreexistingReachMm / earlierZ->GetSpacing()[k] + 1e-6)));
+    r[k] = std::max(1L, long(std::floor(kPreexistingReachMm / earlier->GetSpacing()[k] + 1e-6)));
   std::map<int, std::pair<std::size_t, std::size_t>> counts; // label -> voxels, voxels enhancing before
   const auto afterSize = after->GetLargestPossibleRegion().GetSize();
   const std::size_t n = after->GetLargestPossibleRegion().GetNumberOfPixels();
@@ -290,7 +310,7 @@ PreexistingEnhancement(std::vector<longitudinal::Match> & matches, const LabelIm
     after->TransformIndexToPhysicalPoint(index, p);
     if (toEarlier)
       p = toEarlier->TransformPoint(p);
-    const auto ci = earlierZ->TransformPhysicalPointToContinuousIndex<double>(p);
+    const auto ci = earlier->TransformPhysicalPointToContinuousIndex<double>(p);
     long c[3];
     for (int k = 0; k < 3; ++k)
       c[k] = std::lround(ci[k]);
@@ -636,23 +656,6 @@ ImportDicomTimepoints(const Study & in, const fs::path & outDir, bool force, std
       ThrowInput(tp.id + ": no usable series in its DICOM folder");
   }
   return study;
-}
-
-/// a AND NOT b (same grid)
-MaskImage::Pointer
-Subtract(const MaskImage * a, const MaskImage * b)
-{
-  auto out = MaskImage::New();
-  out->CopyInformation(a);
-  out->SetRegions(a->GetLargestPossibleRegion());
-  out->Allocate();
-  const std::size_t n = a->GetLargestPossibleRegion().GetNumberOfPixels();
-  const auto * pa = a->GetBufferPointer();
-  const auto * pb = b->GetBufferPointer();
-  auto * po = out->GetBufferPointer();
-  for (std::size_t i = 0; i < n; ++i)
-    po[i] = (pa[i] && !pb[i]) ? 1 : 0;
-  return out;
 }
 
 reg::TransformPointer
@@ -1484,6 +1487,7 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
 
   // ---------------------------------------------------------------- rules input
   std::vector<safety::TimepointData> data(n);
+  std::vector<MaskImage::Pointer> enhancing(n); // EnhancingAnywhere of each scan, when a later one needs it
   for (std::size_t i = 0; i < n; ++i)
   {
     Work & w = work[i];
@@ -1626,13 +1630,15 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
         auto tested = nlohmann::json::array();
         for (std::size_t k = i; k-- > 0;)
           if (work[k].enhancement && work[k].registrationPassed)
-            for (auto & record : PreexistingEnhancement(matches, after, work[k].enhancement->zMap, work[k].toTimepoint,
-                                                        work[k].enhancement->seedThreshold,
-                                                        work[k].enhancement->growThreshold, preexisting))
+          {
+            if (!enhancing[k])
+              enhancing[k] = EnhancingAnywhere(*work[k].enhancement);
+            for (auto & record : PreexistingEnhancement(matches, after, enhancing[k], work[k].toTimepoint, preexisting))
             {
               record["compared_with"] = work[k].tp->id;
               tested.push_back(record);
             }
+          }
         if (!tested.empty())
           w.details["enhancement_preexisting"] = tested;
         d.enhancementChanges = ToChangeItems(matches, after, afterComponents);
