@@ -709,6 +709,14 @@ CheckElementLengths(ByteSource & src, std::string & why, TopLevel * top = nullpt
         }
         syntax = uid();
       }
+      // DCMTK parses a sequence inside the meta length item by item: its elements are walked as the dataset's are
+      // (found by fuzzing: an element of a directory record in a sequence inside the meta length claimed 4 GB)
+      if (v0 == 'S' && v1 == 'Q' && length > 0)
+      {
+        std::uint64_t inner = pos;
+        if (!WalkLengths(src, inner, pos + length, true, false, 1, why))
+          return false;
+      }
       pos += length;
     }
   }
