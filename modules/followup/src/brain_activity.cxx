@@ -78,6 +78,7 @@ ToJson(const std::vector<ActivityCandidate> & candidates)
                     { "mean_difference_sigma", c.meanDiff },
                     { "local_contrast_before_sigma", c.localBefore },
                     { "local_contrast_after_sigma", c.localAfter },
+                    { "local_contrast_before_blurred_sigma", c.localBeforeBlurred },
                     { "overlaps_earlier_lesions", c.overlapsEarlierLesions },
                     { "contiguous_earlier_lesions", c.earlierLesions },
                     { "new_part_volume_mm3", c.newVolume },
@@ -273,6 +274,31 @@ SubtractionActivity(const FloatImage * beforeRaw, const FloatImage * afterRaw, c
   std::vector<std::vector<float>> zo;
   for (const auto * o : olderRaw)
     zo.push_back(normalised(Smooth(o, params.smoothingMm)->GetBufferPointer()));
+  // Thick slices: the later image, resampled onto the earlier grid across slices acquired at another angle, mixes
+  // up to a quarter of each neighbouring slice into a voxel (the halfway point between two of its slices); the
+  // earlier image blurred the same way along the slice axis (0.25, 0.5, 0.25) is what a thin bright structure of a
+  // neighbouring slice (scalp fat, dura, a vessel) can look like in it. Empty for grids without a thick axis.
+  std::vector<float> zbBlurred;
+  {
+    const auto sp = before->GetSpacing();
+    const auto size = before->GetLargestPossibleRegion().GetSize();
+    const double finest = std::min({ sp[0], sp[1], sp[2] });
+    int axis = -1;
+    for (int k = 0; k < 3; ++k)
+      if (sp[k] > kThickSliceRatio * finest && (axis < 0 || sp[k] > sp[axis]))
+        axis = k;
+    if (axis >= 0 && size[axis] > 1)
+    {
+      const std::size_t stride = axis == 0 ? 1 : (axis == 1 ? size[0] : size[0] * size[1]);
+      zbBlurred.resize(n);
+      for (std::size_t i = 0; i < n; ++i)
+      {
+        const std::size_t c = (i / stride) % size[axis];
+        const float below = zb[c > 0 ? i - stride : i], above = zb[c + 1 < size[axis] ? i + stride : i];
+        zbBlurred[i] = 0.25f * below + 0.5f * zb[i] + 0.25f * above;
+      }
+    }
+  }
   std::vector<float> d(n);
   const auto [md, sd] = Robust(m, n, [&](std::size_t i) { return za[i] - zb[i]; });
   for (std::size_t i = 0; i < n; ++i)
@@ -412,6 +438,17 @@ SubtractionActivity(const FloatImage * beforeRaw, const FloatImage * afterRaw, c
                                  return ac.localAfter - lo < params.kLocal || ac.localAfter < 2.0 * lo;
                                }))
             ac.reason = "an older scan already had it (its contrast did not rise from that scan as from a new lesion)";
+          else if (!zbBlurred.empty() &&
+                   [&]
+                   {
+                     const auto sb = Local(before, labels->GetBufferPointer(), c.label, box.at(c.label), m,
+                                           anyCandidate, earlier, zbBlurred, za, d, params);
+                     ac.localBeforeBlurred = sb.meanBefore - sb.shellBefore;
+                     return ac.localAfter - ac.localBeforeBlurred < params.kLocal ||
+                            ac.localAfter < 2.0 * ac.localBeforeBlurred;
+                   }())
+            ac.reason = "the earlier image's neighbouring slices explain it (its contrast did not rise and double from "
+                        "the earlier image blurred across slices as the resampled later image is)";
           else
           {
             ac.accepted = true;
@@ -429,6 +466,17 @@ SubtractionActivity(const FloatImage * beforeRaw, const FloatImage * afterRaw, c
             ac.reason = "its contrast against the surroundings did not fall";
           else if (ac.localAfter > 0.5 * ac.localBefore)
             ac.reason = "it kept more than half of its contrast against the surroundings";
+          else if (!zbBlurred.empty() &&
+                   [&]
+                   {
+                     const auto sb = Local(before, labels->GetBufferPointer(), c.label, box.at(c.label), m,
+                                           anyCandidate, earlier, zbBlurred, za, d, params);
+                     ac.localBeforeBlurred = sb.meanBefore - sb.shellBefore;
+                     return ac.localBeforeBlurred - ac.localAfter < params.kLocal ||
+                            ac.localAfter > 0.5 * ac.localBeforeBlurred;
+                   }())
+            ac.reason = "resampling across slices explains it (its contrast did not fall by half from the earlier "
+                        "image blurred across slices as the resampled later image is)";
           else
           {
             ac.accepted = true;

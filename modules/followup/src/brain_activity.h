@@ -11,6 +11,9 @@
 
 namespace gw::followup::detail
 {
+/// A grid's axis is a thick slice axis when its spacing exceeds this many times the finest spacing (BET's rule too).
+constexpr double kThickSliceRatio = 1.5;
+
 /// Parameters of SubtractionActivity (intensities in robust sigmas of the brain, lengths in mm).
 struct ActivityParams
 {
@@ -42,6 +45,9 @@ struct ActivityCandidate
   double meanDiff = 0.0;    ///< mean normalised difference over the candidate [sigmas of the difference]
   double localBefore = 0.0; ///< earlier image: candidate mean minus shell median [brain sigmas]
   double localAfter = 0.0;  ///< later image: the same
+  /// earlier image blurred along a thick slice axis (0.25, 0.5, 0.25), as resampling blurs the later one: the same
+  /// (0 on grids without a thick axis, or when an earlier test decided)
+  double localBeforeBlurred = 0.0;
   bool accepted = false;
   std::string kind;   ///< when accepted: "new", "enlarging", "shrinking" or "resolved"
   std::string reason; ///< why it was rejected (empty when accepted)
@@ -71,6 +77,12 @@ nlohmann::json ToJson(const std::vector<ActivityCandidate> & candidates);
 ///   that contrast fell by at least kLocal and to at most half its earlier value (the voxels left the lesion by the
 ///   half-maximum boundary convention; a lesion that only dims with the session's contrast stays a lesion). It is
 ///   "resolved" when its later local contrast is below kLocal (back to the background), "shrinking" otherwise.
+/// - thick slices (an axis of `before`'s grid over kThickSliceRatio times the finest spacing): the later image,
+///   resampled onto the earlier grid from slices acquired at another angle, mixes up to a quarter of each
+///   neighbouring slice into a voxel halfway between two of its own slices. A candidate is kept only when the same
+///   tests also pass against the earlier image blurred along the slice axis by (0.25, 0.5, 0.25): a thin bright
+///   structure of the neighbouring slice (scalp fat and cortex at the vertex, dura, vessels, CSF at the skull base)
+///   brightens or dims a voxel by resampling alone; a new lesion, or one that resolved, changes against both.
 /// Returns a label map on the baseline grid with the codes of gw::longitudinal::ChangeMap: 1 new (not contiguous
 /// with `beforeLesions`), 2 enlarging (contiguous with an earlier lesion: overlapping it or touching it in the
 /// 26-neighbourhood, the "new part contiguous with a pre-existing lesion" of MS lesion-activity practice), 3
