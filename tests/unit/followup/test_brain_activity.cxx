@@ -77,8 +77,8 @@ RunActivity(double sliceMm)
 {
   const auto before = Image(Anatomy(false), false, sliceMm, 1);
   const auto after = Image(Anatomy(true), true, sliceMm, 2);
-  auto brain = gw::testing::MakeMask(before->GetLargestPossibleRegion().GetSize(), before->GetSpacing(),
-                                     before->GetOrigin());
+  auto brain =
+    gw::testing::MakeMask(before->GetLargestPossibleRegion().GetSize(), before->GetSpacing(), before->GetOrigin());
   brain->FillBuffer(1);
   // the plate is an earlier lesion (it is bright on the earlier image): only an earlier lesion can shrink
   auto earlier = gw::LabelImage::New();
