@@ -107,6 +107,8 @@ struct Work
   MaskImage::Pointer enhancementRegionInBaseline;
   std::map<std::string, MaskImage::Pointer> masksInBaseline; ///< for report overlays
   std::map<std::string, FloatImage::Pointer> anatInBaseline;
+  /// series of this session that could not be aligned to its primary series (same-session alignment): not analysed
+  std::vector<std::string> unaligned;
   nlohmann::json details;
   std::vector<std::string> evidence;
 };
@@ -809,10 +811,15 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
   // the same scanner frame) and, when the registration passes its gate and the patient had moved, re-positioned by
   // its header (origin and direction: no resampling). Everything downstream takes series of one session as being
   // in one physical space; a 10-degree turn between two series put the FLAIR's scalp inside the T2w's brain.
+  // A series that cannot be aligned is not analysed at that session (said in the notes and as an acquisition issue):
+  // "as acquired" can be centimetres off (a TCGA exam's T1w pair lies 23 mm from its T2w in the scanner's frame),
+  // and its enhancement, compared with another session's, raised 34 false NEW_ENHANCEMENT flags.
+  std::map<std::string, reg::TransformPointer> earlierAlignment; // series group -> its last passed alignment
   for (auto & w : work)
   {
     if (!w.primary || !w.tissue)
       continue;
+    std::vector<std::string> unaligned;
     std::vector<std::string> aligned; // roles already handled (a grid shared with an earlier role)
     for (auto & [r, img] : w.anat)
     {
@@ -860,38 +867,68 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
           if (again.qa.gate.passed || again.qa.estimatedErrorMm < reg.qa.estimatedErrorMm)
             reg = std::move(again);
         }
+        // last, from where an earlier session's alignment put this series: one protocol places its series alike
+        reg::TransformPointer earlier;
+        if (!reg.qa.gate.passed && earlierAlignment.count(groupName))
+        {
+          const auto start = reg::Reposition(img, earlierAlignment.at(groupName));
+          MaskImage::Pointer startMask;
+          if (anatomy == "brain")
+            try
+            {
+              startMask = seg::DilateMm(seg::ExtractBrain(start).mask, 5.0);
+            }
+            catch (const Error &)
+            {
+            }
+          ro.init = reg::Initialization::None;
+          ro.movingMask = startMask;
+          auto third = reg::Register(w.primary, start, ro);
+          if (third.qa.gate.passed)
+          {
+            reg = std::move(third);
+            earlier = earlierAlignment.at(groupName);
+          }
+        }
         const auto shift =
           reg::TransformDistance(reg.linear, Identity(w.primary), w.primary, w.tissue, 2); // moved [mm]
-        rec = { { "registered_to", w.primaryRole },
-                { "estimated_error_mm", reg.qa.estimatedErrorMm },
-                { "gate_passed", reg.qa.gate.passed },
-                { "displacement_mean_mm", shift.mean },
-                { "displacement_max_mm", shift.max } };
+        rec = { { "registered_to", w.primaryRole },     { "estimated_error_mm", reg.qa.estimatedErrorMm },
+                { "gate_passed", reg.qa.gate.passed },  { "started_from_earlier_session", bool(earlier) },
+                { "displacement_mean_mm", shift.mean }, { "displacement_max_mm", shift.max } };
         const double voxel = std::min({ img->GetSpacing()[0], img->GetSpacing()[1], img->GetSpacing()[2] });
         if (!reg.qa.gate.passed)
         {
           rec["applied"] = false;
+          unaligned.insert(unaligned.end(), group.begin(), group.end());
           result.notes.push_back(w.tp->id + ": " + groupName + " could not be aligned to " + w.primaryRole +
-                                 " (registration gate failed); used as acquired");
+                                 " (registration gate failed); not analysed at this session");
           continue;
         }
+        if (!earlier)
+          earlierAlignment[groupName] = reg.linear;
         // a motion below a fifth of a voxel, or not clearly above the registration's own error (twice its
-        // estimate), is no motion to correct: the series stay as acquired
-        rec["applied"] = shift.max > std::max(0.2 * voxel, 2.0 * reg.qa.estimatedErrorMm);
+        // estimate), is no motion to correct: the series stay as acquired (displacements from the earlier
+        // session's start are on top of that start's)
+        rec["applied"] = earlier || shift.max > std::max(0.2 * voxel, 2.0 * reg.qa.estimatedErrorMm);
         if (!rec["applied"].get<bool>())
           continue;
         for (const auto & g : group)
-          w.anat[g] = reg::Reposition(w.anat.at(g), reg.linear);
+          w.anat[g] = reg::Reposition(
+            earlier ? reg::Reposition(w.anat.at(g), earlier).GetPointer() : w.anat.at(g).GetPointer(), reg.linear);
         log::Info(w.tp->id + ": " + groupName + " re-positioned onto " + w.primaryRole + " (moved up to " +
-                  Fixed(shift.max, 1) + " mm)");
+                  Fixed(shift.max, 1) + " mm" + (earlier ? " from an earlier session's alignment" : "") + ")");
       }
       catch (const Error & e)
       {
         rec = { { "applied", false }, { "error", e.Message() } };
+        unaligned.insert(unaligned.end(), group.begin(), group.end());
         result.notes.push_back(w.tp->id + ": " + groupName + " could not be aligned to " + w.primaryRole + " (" +
-                               e.Message() + "); used as acquired");
+                               e.Message() + "); not analysed at this session");
       }
     }
+    for (const auto & r : unaligned)
+      w.anat.erase(r);
+    w.unaligned = unaligned;
   }
   progress.Report(0.1);
 
@@ -1432,6 +1469,10 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
   for (std::size_t i = 0; i < n; ++i)
   {
     Work & w = work[i];
+    for (const auto & r : w.unaligned)
+      if (i > 0)
+        acquisitionIssues[i].push_back(r + " could not be aligned to the " + w.primaryRole +
+                                       " of its session: not analysed");
     for (const auto & [r, img] : w.anat)
     {
       if (i == 0 || !work[0].anat.count(r))

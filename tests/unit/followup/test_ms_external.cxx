@@ -584,6 +584,67 @@ TEST(FollowupBrainActivity, PhantomEnlargingLesionsFlaggedByRule)
       << t.id << ": edema of " << t.data.edema->volume << " mm^3 around lesions in normal white matter";
 }
 
+TEST(FollowupBrainActivity, SeriesThatCannotBeAlignedIsNotAnalysed)
+{
+  // A FLAIR on its own grid beside the T2w: at t1 it holds no image (all zero), so it cannot be aligned to the T2w.
+  // It was used as acquired; now it is not analysed at that session: a note, an acquisition issue (and so
+  // ACQUISITION_MISMATCH), and no lesion change from it. The t0 FLAIR aligns and is used.
+  gw::testing::ScratchDir scratch("fu_unaligned");
+  auto flairGrid = [] { // 1.2 mm in-plane, 5 mm slices: another grid than the T2w's
+    gw::SizeType size;
+    size[0] = 80;
+    size[1] = 80;
+    size[2] = 16;
+    gw::SpacingType spacing;
+    spacing[0] = 1.2;
+    spacing[1] = 1.2;
+    spacing[2] = 5.0;
+    gw::PointType origin;
+    origin[0] = -47.4;
+    origin[1] = -47.4;
+    origin[2] = -37.5;
+    return gw::testing::MakeImage(size, spacing, origin);
+  };
+  const auto lesions = OldAndNewLesions(false);
+  gw::io::WriteImage(BrainPhantom(lesions, false, 1).GetPointer(), scratch / "t0_T2w.nii.gz", false);
+  gw::io::WriteImage(BrainPhantom(lesions, false, 3, flairGrid()).GetPointer(), scratch / "t0_FLAIR.nii.gz", false);
+  gw::io::WriteImage(BrainPhantom(lesions, true, 2).GetPointer(), scratch / "t1_T2w.nii.gz", false);
+  gw::io::WriteImage(flairGrid().GetPointer(), scratch / "t1_FLAIR.nii.gz", false);
+  nlohmann::json timepoints = nlohmann::json::array();
+  for (const auto & [id, days] : { std::pair<std::string, int>{ "t0", 0 }, { "t1", 180 } })
+    timepoints.push_back({ { "id", id },
+                           { "days", days },
+                           { "images",
+                             { { "T2w", (scratch / (id + "_T2w.nii.gz")).string() },
+                               { "FLAIR", (scratch / (id + "_FLAIR.nii.gz")).string() } } } });
+  gw::WriteTextFile(scratch / "study.json",
+                    nlohmann::json{ { "subject", "sub-ph" }, { "timepoints", timepoints } }.dump(2), false);
+  gw::followup::FollowupOptions options;
+  options.anatomy = "brain";
+  options.snapshots = false;
+  options.dti = false;
+  const auto result =
+    gw::followup::RunFollowup(gw::followup::ReadStudy(scratch / "study.json"), options, scratch / "out");
+  ASSERT_EQ(result.timepoints.size(), 2u);
+  EXPECT_TRUE(std::any_of(result.notes.begin(), result.notes.end(),
+                          [](const std::string & n)
+                          {
+                            return n.find("t1: FLAIR could not be aligned to T2w") != std::string::npos &&
+                                   n.find("not analysed") != std::string::npos;
+                          }));
+  EXPECT_FALSE(std::any_of(result.notes.begin(), result.notes.end(),
+                           [](const std::string & n) { return n.find("t0: FLAIR") != std::string::npos; }))
+    << "the t0 FLAIR aligns";
+  const auto & issues = result.timepoints[1].data.acquisitionIssues;
+  EXPECT_TRUE(std::any_of(issues.begin(), issues.end(),
+                          [](const std::string & i)
+                          { return i.find("FLAIR could not be aligned") != std::string::npos; }));
+  bool mismatch = false;
+  for (const auto & f : result.flags)
+    mismatch = mismatch || (f.code == gw::safety::code::AcquisitionMismatch && f.timepoint == "t1");
+  EXPECT_TRUE(mismatch) << "ACQUISITION_MISMATCH says the FLAIR was not analysed";
+}
+
 TEST(FollowupBrainActivity, MassFollowedOnlyAtAGivenGraftSite)
 {
   // One lesion (a sphere of radius 6 mm, 905 mm^3) grown to +80% volume (radius 7.3 mm): an enlarging T2 lesion.
