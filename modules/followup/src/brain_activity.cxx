@@ -205,6 +205,22 @@ Local(const itk::ImageBase<3> * grid, const LabelImage::PixelType * cl, int labe
   return s;
 }
 
+/// A rising candidate's local contrast rose from `before` to `after` as a new lesion's does: by kLocal, at least
+/// doubling.
+bool
+Rose(double before, double after, const ActivityParams & params)
+{
+  return after - before >= params.kLocal && after >= 2.0 * before;
+}
+
+/// A falling candidate's local contrast fell from `before` to `after` as a resolving lesion's does: by kLocal, at
+/// least halving.
+bool
+Fell(double before, double after, const ActivityParams & params)
+{
+  return before - after >= params.kLocal && after <= 0.5 * before;
+}
+
 /// the part of a rising candidate outside the earlier lesions
 struct NewPart
 {
@@ -414,6 +430,15 @@ SubtractionActivity(const FloatImage * beforeRaw, const FloatImage * afterRaw, c
       else
         ac.overlapsEarlierLesions = fallingOverlapping.count(c.label) > 0;
       ac.meanDiff = s.meanDiff;
+      // the candidate's local contrast in another earlier image `z` (an older scan, or the earlier one blurred across
+      // thick slices), when a test needs it
+      auto contrastIn = [&](const std::vector<float> & z)
+      {
+        const auto so = Local(before, labels->GetBufferPointer(), c.label, box.at(c.label), m, anyCandidate, earlier, z,
+                              za, d, params);
+        return so.meanBefore - so.shellBefore;
+      };
+      auto blurredBefore = [&] { return ac.localBeforeBlurred = contrastIn(zbBlurred); };
       if (s.shellVoxels < 10)
         ac.reason = "no surrounding brain to compare with";
       else
@@ -428,25 +453,11 @@ SubtractionActivity(const FloatImage * beforeRaw, const FloatImage * afterRaw, c
             ac.reason = "its contrast against the surroundings did not rise";
           else if (ac.localAfter < 2.0 * ac.localBefore)
             ac.reason = "it was already bright and its contrast less than doubled";
-          else if (ac.earlierLesions.empty() &&
-                   std::any_of(zo.begin(), zo.end(),
-                               [&](const std::vector<float> & z)
-                               {
-                                 const auto so = Local(before, labels->GetBufferPointer(), c.label, box.at(c.label), m,
-                                                       anyCandidate, earlier, z, za, d, params);
-                                 const double lo = so.meanBefore - so.shellBefore;
-                                 return ac.localAfter - lo < params.kLocal || ac.localAfter < 2.0 * lo;
-                               }))
+          else if (ac.earlierLesions.empty() && std::any_of(zo.begin(), zo.end(),
+                                                            [&](const std::vector<float> & z)
+                                                            { return !Rose(contrastIn(z), ac.localAfter, params); }))
             ac.reason = "an older scan already had it (its contrast did not rise from that scan as from a new lesion)";
-          else if (!zbBlurred.empty() &&
-                   [&]
-                   {
-                     const auto sb = Local(before, labels->GetBufferPointer(), c.label, box.at(c.label), m,
-                                           anyCandidate, earlier, zbBlurred, za, d, params);
-                     ac.localBeforeBlurred = sb.meanBefore - sb.shellBefore;
-                     return ac.localAfter - ac.localBeforeBlurred < params.kLocal ||
-                            ac.localAfter < 2.0 * ac.localBeforeBlurred;
-                   }())
+          else if (!zbBlurred.empty() && !Rose(blurredBefore(), ac.localAfter, params))
             ac.reason = "the earlier image's neighbouring slices explain it (its contrast did not rise and double from "
                         "the earlier image blurred across slices as the resampled later image is)";
           else
@@ -466,15 +477,7 @@ SubtractionActivity(const FloatImage * beforeRaw, const FloatImage * afterRaw, c
             ac.reason = "its contrast against the surroundings did not fall";
           else if (ac.localAfter > 0.5 * ac.localBefore)
             ac.reason = "it kept more than half of its contrast against the surroundings";
-          else if (!zbBlurred.empty() &&
-                   [&]
-                   {
-                     const auto sb = Local(before, labels->GetBufferPointer(), c.label, box.at(c.label), m,
-                                           anyCandidate, earlier, zbBlurred, za, d, params);
-                     ac.localBeforeBlurred = sb.meanBefore - sb.shellBefore;
-                     return ac.localBeforeBlurred - ac.localAfter < params.kLocal ||
-                            ac.localAfter > 0.5 * ac.localBeforeBlurred;
-                   }())
+          else if (!zbBlurred.empty() && !Fell(blurredBefore(), ac.localAfter, params))
             ac.reason = "resampling across slices explains it (its contrast did not fall by half from the earlier "
                         "image blurred across slices as the resampled later image is)";
           else

@@ -109,23 +109,22 @@ FlairContrastChange(const fs::path & dir, const gw::LabelImage * truthLabels, st
   return change;
 }
 
-/// the phantom grid
+/// the phantom grid (default: 96 x 96 x 20 voxels of 1 x 1 x 4 mm around the origin), or another one
 gw::FloatImage::Pointer
-PhantomGrid()
+PhantomGrid(const std::array<std::size_t, 3> & size = { 96, 96, 20 },
+            const std::array<double, 3> & spacing = { 1.0, 1.0, 4.0 },
+            const std::array<double, 3> & origin = { -47.5, -47.5, -38.0 })
 {
-  gw::SizeType size;
-  size[0] = 96;
-  size[1] = 96;
-  size[2] = 20;
-  gw::SpacingType spacing;
-  spacing[0] = 1.0;
-  spacing[1] = 1.0;
-  spacing[2] = 4.0;
-  gw::PointType origin;
-  origin[0] = -47.5;
-  origin[1] = -47.5;
-  origin[2] = -38.0;
-  return gw::testing::MakeImage(size, spacing, origin);
+  gw::SizeType sz;
+  gw::SpacingType sp;
+  gw::PointType o;
+  for (unsigned k = 0; k < 3; ++k)
+  {
+    sz[k] = size[k];
+    sp[k] = spacing[k];
+    o[k] = origin[k];
+  }
+  return gw::testing::MakeImage(sz, sp, o);
 }
 
 /// An ellipsoid in LPS [mm]: centre and semi-axes.
@@ -212,6 +211,19 @@ BrainPhantom(const std::vector<PhantomLesion> & lesions, bool after, std::uint64
   return img;
 }
 
+/// Runs gw_followup in brain mode (no DTI; the report's figures when `snapshots`) on the study document `doc`
+/// (written to scratch/study.json); outputs in scratch/out.
+gw::followup::FollowupResult
+RunStudyDocument(const fs::path & scratch, const nlohmann::json & doc, bool snapshots = false)
+{
+  gw::WriteTextFile(scratch / "study.json", doc.dump(2), false);
+  gw::followup::FollowupOptions options;
+  options.anatomy = "brain";
+  options.snapshots = snapshots;
+  options.dti = false;
+  return gw::followup::RunFollowup(gw::followup::ReadStudy(scratch / "study.json"), options, scratch / "out");
+}
+
 /// Runs gw_followup in brain mode (no snapshots, no DTI) on a study of FLAIR images: (id, days, path) per timepoint.
 /// `graftSite`: the study's graft_site_lps (none when absent); `snapshots`: the report's figures.
 gw::followup::FollowupResult
@@ -224,13 +236,7 @@ RunBrainStudy(const fs::path & scratch, const std::vector<std::tuple<std::string
   nlohmann::json doc{ { "subject", "sub-ph" }, { "timepoints", timepoints } };
   if (graftSite)
     doc["graft_site_lps"] = *graftSite;
-  gw::WriteTextFile(scratch / "study.json", doc.dump(2), false);
-  const auto study = gw::followup::ReadStudy(scratch / "study.json");
-  gw::followup::FollowupOptions options;
-  options.anatomy = "brain";
-  options.snapshots = snapshots;
-  options.dti = false;
-  return gw::followup::RunFollowup(study, options, scratch / "out");
+  return RunStudyDocument(scratch, doc, snapshots);
 }
 
 /// The two-timepoint phantom study (t0 at day 0, t1 at day 180, seeds 1 and 2) of `lesions`, run in brain mode;
@@ -414,13 +420,7 @@ TEST(FollowupBrainActivity, SessionSeriesOnAnotherGridAreAligned)
           { "images",
             { { "T2w", (scratch / "t2.nii.gz").string() }, { "FLAIR", (scratch / "flair.nii.gz").string() } } } } } }
   };
-  gw::WriteTextFile(scratch / "study.json", doc.dump(2), false);
-  gw::followup::FollowupOptions options;
-  options.anatomy = "brain";
-  options.snapshots = false;
-  options.dti = false;
-  const auto result =
-    gw::followup::RunFollowup(gw::followup::ReadStudy(scratch / "study.json"), options, scratch / "out");
+  const auto result = RunStudyDocument(scratch.Path(), doc);
   const auto summary = nlohmann::json::parse(gw::ReadFile(scratch / "out" / "summary.json"));
   const auto & alignment = summary["timepoints"][0]["details"]["session_alignment"]["FLAIR"];
   std::cout << "session alignment: " << alignment.dump() << "\n";
@@ -590,21 +590,8 @@ TEST(FollowupBrainActivity, SeriesThatCannotBeAlignedIsNotAnalysed)
   // It was used as acquired; now it is not analysed at that session: a note, an acquisition issue (and so
   // ACQUISITION_MISMATCH), and no lesion change from it. The t0 FLAIR aligns and is used.
   gw::testing::ScratchDir scratch("fu_unaligned");
-  auto flairGrid = [] { // 1.2 mm in-plane, 5 mm slices: another grid than the T2w's
-    gw::SizeType size;
-    size[0] = 80;
-    size[1] = 80;
-    size[2] = 16;
-    gw::SpacingType spacing;
-    spacing[0] = 1.2;
-    spacing[1] = 1.2;
-    spacing[2] = 5.0;
-    gw::PointType origin;
-    origin[0] = -47.4;
-    origin[1] = -47.4;
-    origin[2] = -37.5;
-    return gw::testing::MakeImage(size, spacing, origin);
-  };
+  // 1.2 mm in-plane, 5 mm slices: another grid than the T2w's
+  auto flairGrid = [] { return PhantomGrid({ 80, 80, 16 }, { 1.2, 1.2, 5.0 }, { -47.4, -47.4, -37.5 }); };
   const auto lesions = OldAndNewLesions(false);
   gw::io::WriteImage(BrainPhantom(lesions, false, 1).GetPointer(), scratch / "t0_T2w.nii.gz", false);
   gw::io::WriteImage(BrainPhantom(lesions, false, 3, flairGrid()).GetPointer(), scratch / "t0_FLAIR.nii.gz", false);
@@ -617,14 +604,8 @@ TEST(FollowupBrainActivity, SeriesThatCannotBeAlignedIsNotAnalysed)
                            { "images",
                              { { "T2w", (scratch / (id + "_T2w.nii.gz")).string() },
                                { "FLAIR", (scratch / (id + "_FLAIR.nii.gz")).string() } } } });
-  gw::WriteTextFile(scratch / "study.json",
-                    nlohmann::json{ { "subject", "sub-ph" }, { "timepoints", timepoints } }.dump(2), false);
-  gw::followup::FollowupOptions options;
-  options.anatomy = "brain";
-  options.snapshots = false;
-  options.dti = false;
   const auto result =
-    gw::followup::RunFollowup(gw::followup::ReadStudy(scratch / "study.json"), options, scratch / "out");
+    RunStudyDocument(scratch.Path(), nlohmann::json{ { "subject", "sub-ph" }, { "timepoints", timepoints } });
   ASSERT_EQ(result.timepoints.size(), 2u);
   EXPECT_TRUE(std::any_of(result.notes.begin(), result.notes.end(),
                           [](const std::string & n)
