@@ -281,6 +281,36 @@ TEST(SegmentationCord, AxialT2PhantomWithNoise)
   ExpectCord(s, CordContrast::T2, 0.90, 1.0);
 }
 
+TEST(SegmentationCord, NoDataIslandIsNotTakenForTheCord)
+{
+  // A block of exact zeros (no data, 7 x 7 mm, the size of a cord) framed by bright signal on every side, off the
+  // cord, on every slice: on T2 it looks like a dark cord in bright CSF, darker than the real one (0 against 100,
+  // the same CSF level), and the ring detector would take it. A box holding no data in a tenth of its voxels is no
+  // cord: the centerline stays within 1 mm (2 voxels) of the analytic curve.
+  Spec s;
+  s.extent = { { 50, 50, 60 } };
+  const auto p = MakePhantom(s);
+  itk::ImageRegionIteratorWithIndex<FloatImage> it(p.image, p.image->GetLargestPossibleRegion());
+  for (; !it.IsAtEnd(); ++it)
+  {
+    PointType q;
+    p.image->TransformIndexToPhysicalPoint(it.GetIndex(), q);
+    const double d = std::max(std::abs(q[0] - 15.0), std::abs(q[1] - 15.0)); // from the island's centre [mm]
+    if (d <= 3.5)
+      it.Set(0.0f);
+    else if (d <= 6.5)
+      it.Set(float(s.contrast.csf));
+  }
+  CordParams cp;
+  cp.contrast = CordContrast::T2;
+  const auto centerline = DetectCenterline(p.image, cp);
+  ASSERT_FALSE(centerline.empty());
+  double worst = 0;
+  for (const auto & q : centerline)
+    worst = std::max(worst, std::hypot(q[0] - CentreX(s, q[2]), q[1] - s.tilt * q[2]));
+  EXPECT_LE(worst, 1.0) << "the centerline went to the island (15, 15)";
+}
+
 TEST(SegmentationCord, SagittalT1PhantomTilted)
 {
   Spec s;
