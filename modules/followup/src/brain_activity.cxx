@@ -296,13 +296,8 @@ SubtractionActivity(const FloatImage * beforeRaw, const FloatImage * afterRaw, c
   // neighbouring slice (scalp fat, dura, a vessel) can look like in it. Empty for grids without a thick axis.
   std::vector<float> zbBlurred;
   {
-    const auto sp = before->GetSpacing();
     const auto size = before->GetLargestPossibleRegion().GetSize();
-    const double finest = std::min({ sp[0], sp[1], sp[2] });
-    int axis = -1;
-    for (int k = 0; k < 3; ++k)
-      if (sp[k] > kThickSliceRatio * finest && (axis < 0 || sp[k] > sp[axis]))
-        axis = k;
+    const int axis = seg::ThickSliceAxis(before);
     if (axis >= 0 && size[axis] > 1)
     {
       const std::size_t stride = axis == 0 ? 1 : (axis == 1 ? size[0] : size[0] * size[1]);

@@ -11,9 +11,6 @@
 
 namespace gw::followup::detail
 {
-/// A grid's axis is a thick slice axis when its spacing exceeds this many times the finest spacing (BET's rule too).
-constexpr double kThickSliceRatio = 1.5;
-
 /// Parameters of SubtractionActivity (intensities in robust sigmas of the brain, lengths in mm).
 struct ActivityParams
 {
@@ -77,7 +74,7 @@ nlohmann::json ToJson(const std::vector<ActivityCandidate> & candidates);
 ///   that contrast fell by at least kLocal and to at most half its earlier value (the voxels left the lesion by the
 ///   half-maximum boundary convention; a lesion that only dims with the session's contrast stays a lesion). It is
 ///   "resolved" when its later local contrast is below kLocal (back to the background), "shrinking" otherwise.
-/// - thick slices (an axis of `before`'s grid over kThickSliceRatio times the finest spacing): the later image,
+/// - thick slices (seg::ThickSliceAxis of `before`'s grid): the later image,
 ///   resampled onto the earlier grid from slices acquired at another angle, mixes up to a quarter of each
 ///   neighbouring slice into a voxel halfway between two of its own slices. A candidate is kept only when the same
 ///   tests also pass against the earlier image blurred along the slice axis by (0.25, 0.5, 0.25): a thin bright

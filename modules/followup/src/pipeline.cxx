@@ -846,16 +846,21 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
         ro.fixedMask = mask;
         // the brain of the moving series too: the registration's QA runs backwards from it, and a whole head (neck,
         // face) there leads it elsewhere (FLAIR to T2w of a TCGA exam: 10-14 mm estimated error without, 0.12 with)
-        MaskImage::Pointer movingMask;
-        if (anatomy == "brain")
-          try
-          {
-            movingMask = seg::DilateMm(seg::ExtractBrain(img).mask, 5.0);
-          }
-          catch (const Error &)
-          {
-            // no brain found in that series: registered with the primary's mask alone (its gate decides)
-          }
+        auto brainOf = [&](const FloatImage * series)
+        {
+          MaskImage::Pointer brain;
+          if (anatomy == "brain")
+            try
+            {
+              brain = seg::DilateMm(seg::ExtractBrain(series).mask, 5.0);
+            }
+            catch (const Error &)
+            {
+              // no brain found in that series: registered with the primary's mask alone (its gate decides)
+            }
+          return brain;
+        };
+        MaskImage::Pointer movingMask = brainOf(img);
         ro.movingMask = movingMask;
         // from the scanner's frame first; a series the patient moved far between is started from the brains'
         // intensity centres
@@ -872,17 +877,9 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
         if (!reg.qa.gate.passed && earlierAlignment.count(groupName))
         {
           const auto start = reg::Reposition(img, earlierAlignment.at(groupName));
-          MaskImage::Pointer startMask;
-          if (anatomy == "brain")
-            try
-            {
-              startMask = seg::DilateMm(seg::ExtractBrain(start).mask, 5.0);
-            }
-            catch (const Error &)
-            {
-            }
+          movingMask = brainOf(start);
           ro.init = reg::Initialization::None;
-          ro.movingMask = startMask;
+          ro.movingMask = movingMask;
           auto third = reg::Register(w.primary, start, ro);
           if (third.qa.gate.passed)
           {

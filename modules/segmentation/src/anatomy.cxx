@@ -559,6 +559,17 @@ GetAnatomicalAxes(const itk::ImageBase<3> * image)
   return a;
 }
 
+int
+ThickSliceAxis(const itk::ImageBase<3> * grid)
+{
+  const auto sp = grid->GetSpacing();
+  int axis = 0;
+  for (int k = 1; k < 3; ++k)
+    if (sp[k] > sp[axis])
+      axis = k;
+  return sp[axis] > kThickSliceRatio * std::min({ sp[0], sp[1], sp[2] }) ? axis : -1;
+}
+
 bool
 SameGrid(const itk::ImageBase<3> * a, const itk::ImageBase<3> * b, double tolerance)
 {

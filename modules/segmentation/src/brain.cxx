@@ -335,14 +335,12 @@ ExtractBrain(const FloatImage * image, const BrainParams & p)
     nb.erase(std::unique(nb.begin(), nb.end()), nb.end());
   }
   const Sampler sample(image);
-  // the slice axis of a thick-slice acquisition (spacing over 1.5 times the in-plane spacing)
-  unsigned thickAxis = 0;
-  for (unsigned k = 1; k < 3; ++k)
-    if (spacing[k] > spacing[thickAxis])
-      thickAxis = k;
-  const bool thick = spacing[thickAxis] > 1.5 * std::min({ spacing[0], spacing[1], spacing[2] });
-  const Vec sliceAxis{ image->GetDirection()[0][thickAxis], image->GetDirection()[1][thickAxis],
-                       image->GetDirection()[2][thickAxis] };
+  // the slice axis of a thick-slice acquisition (spacing over kThickSliceRatio times the in-plane spacing)
+  const int thickAxis = ThickSliceAxis(image);
+  const bool thick = thickAxis >= 0;
+  const auto direction = image->GetDirection();
+  const Vec sliceAxis =
+    thick ? Vec{ direction[0][thickAxis], direction[1][thickAxis], direction[2][thickAxis] } : Vec{ 0.0, 0.0, 0.0 };
   const double e = 0.5 * (1.0 / p.minRadiusMm + 1.0 / p.maxRadiusMm);
   const double fCurv = 6.0 / (1.0 / p.minRadiusMm - 1.0 / p.maxRadiusMm);
   const double d1 = p.searchInwardMm, d2 = 0.5 * p.searchInwardMm;

@@ -39,6 +39,13 @@ AnatomicalAxes GetAnatomicalAxes(const itk::ImageBase<3> * image);
 /// \brief True when both grids have the same size, and origin/spacing/direction within `tolerance` [mm].
 bool SameGrid(const itk::ImageBase<3> * a, const itk::ImageBase<3> * b, double tolerance = 1e-4);
 
+/// \brief An axis is a thick slice axis when its spacing exceeds this many times the grid's finest spacing.
+constexpr double kThickSliceRatio = 1.5;
+
+/// \brief The thick slice axis of a grid (2D multi-slice acquisition): the axis of the largest spacing (the first
+/// of equal ones) when it exceeds kThickSliceRatio times the finest spacing; -1 when there is none.
+int ThickSliceAxis(const itk::ImageBase<3> * grid);
+
 /// \brief A mask (or label map) on the grid of `reference`, nearest neighbour; a copy when grids already agree.
 /// External masks (SCT, Slicer label maps) go through this.
 MaskImage::Pointer ResampleMaskNearest(const MaskImage * mask, const itk::ImageBase<3> * reference);
