@@ -108,7 +108,7 @@ struct Work
   std::map<std::string, MaskImage::Pointer> masksInBaseline; ///< for report overlays
   std::map<std::string, FloatImage::Pointer> anatInBaseline;
   /// series of this session that could not be aligned to its primary series (same-session alignment): not analysed
-  std::vector<std::string> unaligned;
+  std::vector<std::pair<std::string, std::string>> unaligned; ///< (series, the series it could not be aligned to)
   nlohmann::json details;
   std::vector<std::string> evidence;
 };
@@ -473,7 +473,11 @@ const std::vector<std::pair<std::string, std::array<unsigned char, 3>>> kOverlay
   { "syrinx", { 0, 200, 255 } }, { "enhancement", { 255, 0, 255 } }, { "lesion_change", { 255, 110, 0 } }
 };
 constexpr double kBrainInsetMm = 3.0; ///< a brain's search region lies this far inside its intracranial surface [mm]
-constexpr double kZoomMm = 80.0;      ///< field of view of the zoomed axial figure of a located flag [mm]
+/// Fat on a T1w before contrast: above this many times the brain's median. Spin-echo T1w puts fat at 3-4 times the
+/// brain's median (TCGA exam: the 99.9th percentile of its brain mask, orbit and scalp included, at 3.4-3.6) and
+/// white matter at about 1.3; no normal brain tissue reaches twice.
+constexpr double kOutsideFatRatio = 2.0;
+constexpr double kZoomMm = 80.0; ///< field of view of the zoomed axial figure of a located flag [mm]
 const std::string kOverlayLegend =
   "red lesion, orange new or enlarging since the previous scan, yellow edema, cyan syrinx, magenta enhancement, "
   "green cord";
@@ -924,8 +928,10 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
       }
     }
     for (const auto & r : unaligned)
+    {
       w.anat.erase(r);
-    w.unaligned = unaligned;
+      w.unaligned.push_back({ r, w.primaryRole });
+    }
   }
   progress.Report(0.1);
 
@@ -1203,6 +1209,7 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
                            "evaluated)");
 
   // ---------------------------------------------------------------- per timepoint: remaining structures
+  reg::TransformPointer earlierPostAlignment; // T1w_ce to T1w at the last session where it passed its gate
   for (std::size_t i = 0; i < n; ++i)
   {
     Work & w = work[i];
@@ -1312,15 +1319,95 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
         w.edemaMorph =
           seg::ComputeMorphometry(w.edema.labels, anatomy == "cord" ? tissue.GetPointer() : nullptr, "edema");
       }
+      bool postAligned = false;
+      MaskImage::Pointer postCoverage; // when post was moved: the pre grid's voxels it covers, off its border
       if (w.anat.count(role::T1) && w.anat.count(role::T1Post))
       {
         const FloatImage * pre = w.anat.at(role::T1);
-        FloatImage::Pointer post = w.anat.at(role::T1Post);
-        post = OnGrid(post, pre);
+        FloatImage::Pointer post = OnGrid(w.anat.at(role::T1Post), pre);
+        // The post-contrast series aligned to the pre-contrast one: the patient moves while the contrast is injected
+        // (a TCGA exam's pair, planned on one grid, lies 10 degrees apart), and a subtraction of misaligned series
+        // shows every edge as enhancement (rigid, mutual information, in the tissue with 5 mm, 10 in the cord). That
+        // exam re-imaged as a follow-up, its pair as acquired, against a baseline whose pair lay aligned: 24-30
+        // false NEW_ENHANCEMENT flags unaligned, 0-1 aligned. When the gate fails, once more from where the last
+        // session's alignment put it; when that fails too, the day's enhancement is not analysed (a misaligned
+        // subtraction against another day's aligned one raised 25-30 false flags).
+        nlohmann::json & rec = w.details["t1_post_alignment"];
+        try
+        {
+          reg::RegistrationOptions ro;
+          ro.type = reg::TransformKind::Rigid;
+          ro.init = reg::Initialization::None;
+          ro.deterministic = options.deterministic;
+          ro.maxEstimatedErrorVoxels = options.rules.registrationMaxErrorVoxels;
+          const auto mask = seg::ResampleMaskNearest(seg::DilateMm(w.tissue, anatomy == "cord" ? 10.0 : 5.0), pre);
+          ro.fixedMask = mask;
+          FloatImage::Pointer moving = post;
+          auto aligned = reg::Register(pre, moving, ro);
+          bool fromEarlier = false;
+          if (!aligned.qa.gate.passed && earlierPostAlignment)
+          {
+            auto start = reg::Reposition(post, earlierPostAlignment);
+            auto again = reg::Register(pre, start, ro);
+            if (again.qa.gate.passed)
+            {
+              aligned = std::move(again);
+              moving = start;
+              fromEarlier = true;
+            }
+          }
+          const auto shift = reg::TransformDistance(aligned.linear, Identity(pre), pre, mask, 2);
+          const double voxel = std::min({ pre->GetSpacing()[0], pre->GetSpacing()[1], pre->GetSpacing()[2] });
+          rec = { { "estimated_error_mm", aligned.qa.estimatedErrorMm },
+                  { "gate_passed", aligned.qa.gate.passed },
+                  { "started_from_earlier_session", fromEarlier },
+                  { "displacement_mean_mm", shift.mean },
+                  { "displacement_max_mm", shift.max } };
+          postAligned = aligned.qa.gate.passed;
+          if (postAligned && !fromEarlier)
+            earlierPostAlignment = aligned.linear;
+          // as for the series of a session: a motion below a fifth of a voxel, or not clearly above the
+          // registration's own error, is none
+          rec["applied"] =
+            postAligned && (fromEarlier || shift.max > std::max(0.2 * voxel, 2.0 * aligned.qa.estimatedErrorMm));
+          if (rec["applied"].get<bool>())
+          {
+            post = reg::Resample(moving, pre, aligned.linear, reg::Interpolation::BSpline);
+            postCoverage = detail::FieldOfViewMask(moving, pre, aligned.linear, 1.0);
+            w.anat[role::T1Post] = post;
+            log::Info(w.tp->id + ": T1w_ce aligned to T1w (moved up to " + Fixed(shift.max, 1) + " mm" +
+                      (fromEarlier ? " from an earlier session's alignment" : "") + ")");
+          }
+        }
+        catch (const Error & e)
+        {
+          rec = { { "applied", false }, { "error", e.Message() } };
+        }
+        if (!postAligned)
+        {
+          w.unaligned.push_back({ role::T1Post, role::T1 });
+          result.notes.push_back(
+            w.tp->id + ": T1w_ce could not be aligned to T1w (" +
+            (rec.contains("error") ? rec["error"].get<std::string>() : std::string("registration gate failed")) +
+            "); enhancement not analysed at this session");
+        }
+      }
+      if (postAligned)
+      {
+        const FloatImage * pre = w.anat.at(role::T1);
+        const auto post = OnGrid(w.anat.at(role::T1Post), pre);
         // the cord with 2 mm (enhancement at its surface); the brain's search region (dura, sinuses and vessels on
         // its surface enhance normally)
         auto tissue = seg::ResampleMaskNearest(anatomy == "cord" ? seg::DilateMm(w.tissue, 2.0) : w.searchRegion, pre);
-        w.enhancement = seg::SegmentEnhancement(pre, post, tissue);
+        // a post moved onto pre covers it up to its own slab's end: its outermost slices carry slice-profile
+        // artefacts, and beyond them there is nothing to subtract
+        if (postCoverage)
+          tissue = And(tissue, postCoverage);
+        seg::EnhancementParams ep;
+        // the brain's mask on thick slices takes orbit and scalp: their fat is not searched (see outsideFatRatio)
+        if (anatomy == "brain")
+          ep.outsideFatRatio = kOutsideFatRatio;
+        w.enhancement = seg::SegmentEnhancement(pre, post, tissue, ep);
         w.enhancementRegion = tissue;
       }
     }
@@ -1466,10 +1553,9 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
   for (std::size_t i = 0; i < n; ++i)
   {
     Work & w = work[i];
-    for (const auto & r : w.unaligned)
+    for (const auto & [r, to] : w.unaligned)
       if (i > 0)
-        acquisitionIssues[i].push_back(r + " could not be aligned to the " + w.primaryRole +
-                                       " of its session: not analysed");
+        acquisitionIssues[i].push_back(r + " could not be aligned to the " + to + " of its session: not analysed");
     for (const auto & [r, img] : w.anat)
     {
       if (i == 0 || !work[0].anat.count(r))

@@ -319,6 +319,51 @@ SegmentEnhancement(const FloatImage * pre, const FloatImage * post, const MaskIm
     for (std::size_t i = 0; i < t.size(); ++i)
       t[i] = a[i] > thr;
   }
+  // No data: a voxel where either image is exactly zero (outside what a resampled series covered, a zero-filled
+  // wedge or slab end) and its neighbours within kNoDataMarginMm (interpolation spreads the edge) tell nothing of
+  // enhancement; a post-contrast series aligned from another position covers tissue the pre-contrast one does not,
+  // and against pre's zeros its signal reads as enhancement.
+  {
+    std::vector<std::uint8_t> none(g.Count(), 0);
+    bool any = false;
+    for (std::size_t i = 0; i < none.size(); ++i)
+      any |= (none[i] = (t[i] && (a[i] == 0.0f || b[i] == 0.0f)) ? 1 : 0) != 0;
+    if (any)
+    {
+      const auto d = Distance(none.data(), g);
+      for (std::size_t i = 0; i < t.size(); ++i)
+        if (d[i] <= p.noDataMarginMm)
+          t[i] = 0;
+    }
+  }
+  // Fat reaching in from outside the search region (a brain mask on thick slices takes orbit and scalp): bright
+  // before contrast, its edges shift between the two series by a fraction of a voxel (and the fat itself by its
+  // chemical shift), and the enhancing muscle, dura and vessels beside it move in and out of the region between
+  // sessions. Fat connected to the outside and its margin are not searched; a T1-bright focus wholly inside the
+  // region (haemorrhage, a graft's fat) is.
+  if (p.outsideFatRatio > 0)
+  {
+    const double level = p.outsideFatRatio * StatsIn(a, t).median;
+    std::vector<std::uint8_t> fat(g.Count(), 0);
+    for (std::size_t i = 0; i < fat.size(); ++i)
+      fat[i] = a[i] > level;
+    std::vector<std::size_t> sizes;
+    const auto lab = Components(fat.data(), g, sizes);
+    std::vector<std::uint8_t> outside(sizes.size(), 0);
+    for (std::size_t i = 0; i < lab.size(); ++i)
+      if (lab[i] && !t[i])
+        outside[lab[i]] = 1;
+    bool any = false;
+    for (std::size_t i = 0; i < fat.size(); ++i)
+      any |= (fat[i] = lab[i] && outside[lab[i]]) != 0;
+    if (any)
+    {
+      const auto d = Distance(fat.data(), g);
+      for (std::size_t i = 0; i < t.size(); ++i)
+        if (d[i] <= p.fatMarginMm)
+          t[i] = 0;
+    }
+  }
   double ratio = 1.0;
   if (p.matchIntensity)
   {

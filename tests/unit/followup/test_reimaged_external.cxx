@@ -100,17 +100,18 @@ struct Motion
 const Motion kTurn{ { -3.0, 2.0, 4.0 }, { -2.5, 3.0, 1.5 } };
 
 /// `series`: role -> file in `dir`, the first one's grid centre is the centre of the turn; one follow-up per motion
-/// (120 days apart), the plants in each
+/// (120 days apart), the plants in each; `baseline`: role -> another file for the baseline (the follow-ups are made
+/// from `dir`'s)
 gw::followup::FollowupResult
 RunReimaged(const fs::path & dir, const std::vector<std::pair<std::string, std::string>> & series,
             const std::string & anatomy, const fs::path & scratch, const std::vector<Plant> & plants,
-            const std::vector<Motion> & motions = { kTurn })
+            const std::vector<Motion> & motions = { kTurn }, const std::map<std::string, fs::path> & baseline = {})
 {
   namespace reg = gw::registration;
   const auto first = gw::io::ReadFloatImage(dir / series.front().second);
   nlohmann::json before;
   for (const auto & [role, file] : series)
-    before[role] = (dir / file).string();
+    before[role] = (baseline.count(role) ? baseline.at(role) : dir / file).string();
   nlohmann::json timepoints = nlohmann::json::array();
   timepoints.push_back({ { "id", "t0" }, { "days", 0 }, { "images", before } });
   unsigned seed = 1;
@@ -206,6 +207,39 @@ TEST(FollowupReimagedExternal, TumourExamT1PairAlignedFromTheEarlierSession)
   const auto & t1pair = summary["timepoints"][1]["details"]["session_alignment"]["T1w+T1w_ce"];
   EXPECT_TRUE(t1pair["gate_passed"].get<bool>()) << t1pair.dump();
   EXPECT_TRUE(t1pair["started_from_earlier_session"].get<bool>()) << t1pair.dump();
+  for (const auto & f : result.flags)
+    EXPECT_NE(f.code, gw::safety::code::NewEnhancement) << f.message;
+}
+
+TEST(FollowupReimagedExternal, TumourExamPairMovedDuringInjectionAtTheFollowUpOnly)
+{
+  // In this exam the T1w post lies about 10 degrees from the T1w pre on one grid: the patient moved while the
+  // contrast was injected. The baseline here has the pair aligned (post resampled onto pre, as if the patient had
+  // kept still); the follow-up is the exam re-imaged after a turn, its pair as acquired. Subtracted as acquired,
+  // the follow-up's edges were read as enhancement that the baseline lacked: 19 false NEW_ENHANCEMENT flags (24-30
+  // on four python re-scans pitched +-3 and +-5 degrees). Each session's pair is now aligned before subtraction.
+  GW_REQUIRE_EXTERNAL(dir, "nifti/pre_post_gadolinium");
+  namespace reg = gw::registration;
+  gw::testing::ScratchDir scratch("fu_tcga_injection");
+  const auto pre = gw::io::ReadFloatImage(dir / "t1_pre.nii.gz");
+  const auto post = gw::io::ReadFloatImage(dir / "t1_post_gad.nii.gz");
+  reg::RegistrationOptions ro;
+  ro.type = reg::TransformKind::Rigid;
+  ro.init = reg::Initialization::None;
+  const auto still = reg::Register(pre, post, ro);
+  ASSERT_TRUE(still.qa.gate.passed);
+  fs::create_directories(scratch / "still");
+  gw::io::WriteImage(reg::Resample(post, pre, still.linear, reg::Interpolation::BSpline).GetPointer(),
+                     scratch / "still" / "t1_post_gad.nii.gz", false);
+  const auto result = RunReimaged(dir, kTumourExam, "brain", scratch.Path(), {}, { kTurn },
+                                  { { "T1w_ce", scratch / "still" / "t1_post_gad.nii.gz" } });
+  ASSERT_EQ(result.timepoints.size(), 2u);
+  ASSERT_TRUE(result.timepoints[1].data.registrationPassed);
+  const auto summary = nlohmann::json::parse(gw::ReadFile(scratch.Path() / "out" / "summary.json"));
+  const auto & moved = summary["timepoints"][1]["details"]["t1_post_alignment"];
+  EXPECT_TRUE(moved["applied"].get<bool>()) << moved.dump();
+  // the pair's 10 degrees move points at the edge of the brain by about 18 mm
+  EXPECT_GT(moved["displacement_max_mm"].get<double>(), 10.0) << moved.dump();
   for (const auto & f : result.flags)
     EXPECT_NE(f.code, gw::safety::code::NewEnhancement) << f.message;
 }

@@ -774,6 +774,70 @@ TEST(SegmentationEnhancement, DifferentGridsRejected)
   EXPECT_THROW(SegmentEnhancement(e.pre, other, nullptr), gw::Error);
 }
 
+TEST(SegmentationEnhancement, NoDataInEitherImageIsNotSearched)
+{
+  // A pre-contrast series with no data (exact zeros) over x >= 50, where the post-contrast one, aligned from
+  // another position, has tissue: against pre's zeros its signal is 26 sigmas of "enhancement". Searched in a mask
+  // of the whole grid, only the three foci (x <= 42.5) are found, and nothing within 2 mm of the empty part.
+  auto e = MakeEnhancement(true, 12);
+  auto all =
+    gw::testing::MakeMask(e.pre->GetLargestPossibleRegion().GetSize(), e.pre->GetSpacing(), e.pre->GetOrigin());
+  all->FillBuffer(1);
+  itk::ImageRegionIteratorWithIndex<FloatImage> it(e.pre, e.pre->GetLargestPossibleRegion());
+  for (; !it.IsAtEnd(); ++it)
+    if (it.GetIndex()[0] >= 50)
+      it.Set(0.0f);
+  const auto r = SegmentEnhancement(e.pre, e.post, all);
+  EXPECT_EQ(r.components.size(), e.foci.size());
+  std::size_t near = 0;
+  itk::ImageRegionConstIteratorWithIndex<MaskImage> m(r.mask, r.mask->GetLargestPossibleRegion());
+  for (; !m.IsAtEnd(); ++m)
+    near += m.Get() && m.GetIndex()[0] >= 48;
+  EXPECT_EQ(near, 0u) << "voxels within 2 mm of the empty part";
+  EnhancementParams without;
+  without.noDataMarginMm = -1.0; // not even the empty voxels themselves
+  EXPECT_GT(SegmentEnhancement(e.pre, e.post, all, without).components.size(), e.foci.size())
+    << "without the rule the empty part is read as enhancement";
+}
+
+TEST(SegmentationEnhancement, FatReachingInFromOutsideIsNotSearched)
+{
+  // Fat (3.5 times the tissue) over x < 12, of which x = 8..11 lies inside the tissue mask (x >= 8), as orbit and
+  // scalp lie inside a brain mask on thick slices; post contrast its edge lies one voxel further (x < 13: a
+  // sub-voxel shift and the fat's chemical shift). A T1-bright focus wholly inside the tissue (a haemorrhage,
+  // sphere of radius 2.5 mm at (40, 30, 20)) enhances. With outsideFatRatio 2: the focus alone; by default (0, off)
+  // the fat's moved edge is read as enhancement too.
+  auto e = MakeEnhancement(false, 13);
+  auto tissue =
+    gw::testing::MakeMask(e.pre->GetLargestPossibleRegion().GetSize(), e.pre->GetSpacing(), e.pre->GetOrigin());
+  itk::ImageRegionIteratorWithIndex<FloatImage> it(e.pre, e.pre->GetLargestPossibleRegion());
+  gw::testing::Rng rng(5);
+  for (; !it.IsAtEnd(); ++it)
+  {
+    const auto idx = it.GetIndex();
+    tissue->SetPixel(idx, idx[0] >= 8 ? 1 : 0);
+    const double dx = idx[0] - 40.0, dy = idx[1] - 30.0, dz = idx[2] - 20.0;
+    const bool focus = dx * dx + dy * dy + dz * dz <= 2.5 * 2.5;
+    if (idx[0] < 12)
+      it.Set(float(350 + 5 * rng.Normal()));
+    if (idx[0] < 13)
+      e.post->SetPixel(idx, float(1.3 * 350 + 5 * rng.Normal()));
+    if (focus)
+    {
+      it.Set(float(300 + 5 * rng.Normal()));
+      e.post->SetPixel(idx, float(1.3 * 360 + 5 * rng.Normal()));
+    }
+  }
+  EnhancementParams p;
+  p.outsideFatRatio = 2.0;
+  const auto r = SegmentEnhancement(e.pre, e.post, tissue, p);
+  ASSERT_EQ(r.components.size(), 1u);
+  IndexType centre{ { 40, 30, 20 } };
+  EXPECT_EQ(r.mask->GetPixel(centre), 1) << "the T1-bright focus inside the tissue is searched";
+  const auto off = SegmentEnhancement(e.pre, e.post, tissue);
+  EXPECT_EQ(off.components.size(), 2u) << "without the rule: the fat's moved edge and the focus";
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Edema
 

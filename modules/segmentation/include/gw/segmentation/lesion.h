@@ -85,6 +85,12 @@ struct EnhancementParams
   std::size_t minVoxels = 3;  ///< smallest cluster [voxels]
   double minVolume = 3.0;     ///< smallest cluster [mm^3]
   bool matchIntensity = true; ///< scale post to pre by the ratio of tissue medians before subtracting
+  /// not searched: voxels where pre or post is exactly zero (no data) and within this distance of one [mm]
+  double noDataMarginMm = 2.0;
+  /// when > 0: not searched: voxels within fatMarginMm of fat that reaches in from outside the tissue mask (pre
+  /// above this many times its median in the tissue, connected to voxels outside it)
+  double outsideFatRatio = 0.0;
+  double fatMarginMm = 2.0;
 };
 
 /// \brief Enhancement result: clusters plus the normalized difference map.
