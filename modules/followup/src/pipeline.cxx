@@ -679,6 +679,28 @@ OnGrid(const FloatImage * image, const itk::ImageBase<3> * grid)
                                     : reg::Resample(image, grid, Identity(grid));
 }
 
+/// The cost mask of a rigid registration between two series of one session: the tissue with 5 mm (brain) or 10 mm
+/// (cord), on the tissue's grid.
+MaskImage::Pointer
+SessionCostMask(const MaskImage * tissue, const std::string & anatomy)
+{
+  return seg::DilateMm(tissue, anatomy == "cord" ? 10.0 : 5.0);
+}
+
+/// Options of a rigid registration between two series of one session: from the scanner's frame (no
+/// initialisation), gated by the rules' error bound, with `mask` (on the fixed grid; it must outlive the options).
+reg::RegistrationOptions
+SessionRigid(const FollowupOptions & options, const MaskImage * mask)
+{
+  reg::RegistrationOptions ro;
+  ro.type = reg::TransformKind::Rigid;
+  ro.init = reg::Initialization::None;
+  ro.deterministic = options.deterministic;
+  ro.maxEstimatedErrorVoxels = options.rules.registrationMaxErrorVoxels;
+  ro.fixedMask = mask;
+  return ro;
+}
+
 std::string
 SafeId(const std::string & id)
 {
@@ -841,13 +863,8 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
       nlohmann::json & rec = w.details["session_alignment"][groupName];
       try
       {
-        reg::RegistrationOptions ro;
-        ro.type = reg::TransformKind::Rigid;
-        ro.init = reg::Initialization::None;
-        ro.deterministic = options.deterministic;
-        ro.maxEstimatedErrorVoxels = options.rules.registrationMaxErrorVoxels;
-        const auto mask = seg::DilateMm(w.tissue, anatomy == "cord" ? 10.0 : 5.0);
-        ro.fixedMask = mask;
+        const auto mask = SessionCostMask(w.tissue, anatomy);
+        auto ro = SessionRigid(options, mask);
         // the brain of the moving series too: the registration's QA runs backwards from it, and a whole head (neck,
         // face) there leads it elsewhere (FLAIR to T2w of a TCGA exam: 10-14 mm estimated error without, 0.12 with)
         auto brainOf = [&](const FloatImage * series)
@@ -1335,13 +1352,8 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
         nlohmann::json & rec = w.details["t1_post_alignment"];
         try
         {
-          reg::RegistrationOptions ro;
-          ro.type = reg::TransformKind::Rigid;
-          ro.init = reg::Initialization::None;
-          ro.deterministic = options.deterministic;
-          ro.maxEstimatedErrorVoxels = options.rules.registrationMaxErrorVoxels;
-          const auto mask = seg::ResampleMaskNearest(seg::DilateMm(w.tissue, anatomy == "cord" ? 10.0 : 5.0), pre);
-          ro.fixedMask = mask;
+          const auto mask = seg::ResampleMaskNearest(SessionCostMask(w.tissue, anatomy), pre);
+          const auto ro = SessionRigid(options, mask);
           FloatImage::Pointer moving = post;
           auto aligned = reg::Register(pre, moving, ro);
           bool fromEarlier = false;
