@@ -250,37 +250,8 @@ Subtract(const MaskImage * a, const MaskImage * b)
   return Voxelwise(a, b, [](bool x, bool y) { return x && !y; });
 }
 
-/// Where a scan enhanced, on its T1w grid and wherever its tissue mask reached: connected voxels of its z map
-/// (seg::EnhancementResult::zMap) above the clusters' grow threshold, as many as a cluster's minimum or holding one
-/// above the seed threshold. A lone voxel of noise above the grow threshold is not enhancement.
-MaskImage::Pointer
-EnhancingAnywhere(const seg::EnhancementResult & e)
-{
-  const FloatImage * z = e.zMap;
-  const std::size_t n = z->GetLargestPossibleRegion().GetNumberOfPixels();
-  auto grow = MaskImage::New();
-  grow->CopyInformation(z);
-  grow->SetRegions(z->GetLargestPossibleRegion());
-  grow->Allocate();
-  for (std::size_t v = 0; v < n; ++v)
-    grow->GetBufferPointer()[v] = z->GetBufferPointer()[v] > e.growThreshold ? 1 : 0;
-  const std::size_t minVoxels = seg::EnhancementParams{}.minVoxels; // as the follow-up segments enhancement
-  std::vector<seg::Component> components;
-  const auto labels = seg::LabelComponents(grow, 1, 0.0, &components);
-  std::set<int> seeded;
-  for (const auto & c : components)
-    if (c.voxels >= minVoxels)
-      seeded.insert(c.label);
-  for (std::size_t v = 0; v < n; ++v)
-    if (z->GetBufferPointer()[v] > e.seedThreshold)
-      seeded.insert(labels->GetBufferPointer()[v]);
-  for (std::size_t v = 0; v < n; ++v)
-    grow->GetBufferPointer()[v] = seeded.count(labels->GetBufferPointer()[v]) ? 1 : 0;
-  return grow;
-}
-
 /// Enhancement that an earlier scan already had: a later focus without an earlier cluster (`New` in `matches`)
-/// whose voxels, at least half of them, already enhanced at the earlier scan (`earlier`, EnhancingAnywhere).
+/// whose voxels, at least half of them, already enhanced at the earlier scan (`earlier`, detail::EnhancingAnywhere).
 /// Such a focus fell short of a cluster before (no voxel above the seed threshold, below the minimum size, or
 /// outside that day's search region); it is re-classified `Stable` and its labels are added to `preexisting`.
 /// The earlier enhancement is read on its own grid (`toEarlier` maps the common grid's points to its points): any
@@ -1768,7 +1739,7 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
           if (work[k].enhancement && work[k].registrationPassed)
           {
             if (!enhancing[k])
-              enhancing[k] = EnhancingAnywhere(*work[k].enhancement);
+              enhancing[k] = detail::EnhancingAnywhere(*work[k].enhancement);
             for (auto & record : PreexistingEnhancement(matches, after, enhancing[k], work[k].toTimepoint, preexisting))
             {
               record["compared_with"] = work[k].tp->id;

@@ -222,4 +222,34 @@ TEST(FollowupMeasurements, BorderFaCorrectionRemovesIsotropicCsfPart)
   const auto without = detail::CorrectBorderFa(maps, cord, roi, &info);
   EXPECT_LT(without->GetPixel({ { 2, 2, 1 } }), 0.6) << "without the edema mask its voxels keep the lowered FA";
 }
+
+TEST(FollowupEnhancingAnywhere, PairsAndSeedsEnhancedLoneVoxelsDidNot)
+{
+  // A z map (grow 3.5, seed 5) of zeros with, far apart: a lone voxel at 4.0 (noise), a pair of adjacent voxels at
+  // 3.8 (a thin vessel cut by a thick slice), three in a row at 3.7 (a cluster's minimum) and a lone voxel at 5.5
+  // (a seed). The pair counts as enhancement when a later focus is tested (kEarlierEnhancementMinVoxels = 2; it
+  // did not at 3, a cluster's minimum), the lone voxel of noise does not.
+  gw::segmentation::EnhancementResult e;
+  e.zMap = gw::testing::MakeImage(gw::SizeType{ { 30, 30, 5 } }, gw::SpacingType(1.0), gw::PointType(0.0));
+  e.growThreshold = 3.5;
+  e.seedThreshold = 5.0;
+  auto set = [&](long x, long y, float v) { e.zMap->SetPixel({ { x, y, 2 } }, v); };
+  set(3, 3, 4.0f);
+  set(15, 3, 3.8f);
+  set(16, 3, 3.8f);
+  set(3, 20, 3.7f);
+  set(4, 20, 3.7f);
+  set(5, 20, 3.7f);
+  set(20, 20, 5.5f);
+  const auto m = detail::EnhancingAnywhere(e);
+  auto at = [&](long x, long y) { return int(m->GetPixel({ { x, y, 2 } })); };
+  EXPECT_EQ(at(3, 3), 0) << "a lone voxel of noise above the grow threshold";
+  EXPECT_EQ(at(15, 3) + at(16, 3), 2) << "two adjacent voxels above the grow threshold";
+  EXPECT_EQ(at(3, 20) + at(4, 20) + at(5, 20), 3);
+  EXPECT_EQ(at(20, 20), 1) << "a lone voxel above the seed threshold";
+  std::size_t total = 0;
+  for (std::size_t v = 0; v < m->GetLargestPossibleRegion().GetNumberOfPixels(); ++v)
+    total += m->GetBufferPointer()[v];
+  EXPECT_EQ(total, 6u);
+}
 } // namespace
