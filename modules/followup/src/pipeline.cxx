@@ -1356,7 +1356,7 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
           if (rec["applied"].get<bool>())
           {
             post = reg::Resample(moving, pre, aligned.linear, reg::Interpolation::BSpline);
-            postCoverage = detail::FieldOfViewMask(moving, pre, aligned.linear, 1.0);
+            postCoverage = detail::FieldOfViewMask(moving, pre, aligned.linear, 1.5);
             w.anat[role::T1Post] = post;
             log::Info(w.tp->id + ": T1w_ce aligned to T1w (moved up to " + Fixed(shift.max, 1) + " mm" +
                       (fromEarlier ? " from an earlier session's alignment" : "") + ")");
@@ -1382,8 +1382,9 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
         // the cord with 2 mm (enhancement at its surface); the brain's search region (dura, sinuses and vessels on
         // its surface enhance normally)
         auto tissue = seg::ResampleMaskNearest(anatomy == "cord" ? seg::DilateMm(w.tissue, 2.0) : w.searchRegion, pre);
-        // a post moved onto pre covers it up to its own slab's end: its outermost slices carry slice-profile
-        // artefacts, and beyond them there is nothing to subtract
+        // a post moved onto pre covers it up to its own slab's end: its outermost slices carry slice-profile and
+        // inflow artefacts, and beyond them there is nothing to subtract. One and a half voxels inside: the cubic
+        // B-spline's weight on the last slice is 2 % there (one voxel inside, up to a sixth)
         if (postCoverage)
           tissue = And(tissue, postCoverage);
         seg::EnhancementParams ep;
