@@ -672,6 +672,16 @@ SessionRigid(const FollowupOptions & options, const MaskImage * mask)
   return ro;
 }
 
+/// Whether a series of a session moved enough to be corrected: a motion below a fifth of a voxel of `grid` (its
+/// finest spacing), or not clearly above the registration's own error (twice its estimate), is no motion to correct.
+bool
+MovedBeyondError(double displacementMaxMm, const itk::ImageBase<3> * grid, double estimatedErrorMm)
+{
+  const auto sp = grid->GetSpacing();
+  const double voxel = std::min({ sp[0], sp[1], sp[2] });
+  return displacementMaxMm > std::max(0.2 * voxel, 2.0 * estimatedErrorMm);
+}
+
 std::string
 SafeId(const std::string & id)
 {
@@ -884,7 +894,6 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
         rec = { { "registered_to", w.primaryRole },     { "estimated_error_mm", reg.qa.estimatedErrorMm },
                 { "gate_passed", reg.qa.gate.passed },  { "started_from_earlier_session", bool(earlier) },
                 { "displacement_mean_mm", shift.mean }, { "displacement_max_mm", shift.max } };
-        const double voxel = std::min({ img->GetSpacing()[0], img->GetSpacing()[1], img->GetSpacing()[2] });
         if (!reg.qa.gate.passed)
         {
           rec["applied"] = false;
@@ -895,10 +904,9 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
         }
         if (!earlier)
           earlierAlignment[groupName] = reg.linear;
-        // a motion below a fifth of a voxel, or not clearly above the registration's own error (twice its
-        // estimate), is no motion to correct: the series stay as acquired (displacements from the earlier
-        // session's start are on top of that start's)
-        rec["applied"] = earlier || shift.max > std::max(0.2 * voxel, 2.0 * reg.qa.estimatedErrorMm);
+        // no motion to correct: the series stay as acquired (displacements from the earlier session's start are on
+        // top of that start's)
+        rec["applied"] = earlier || MovedBeyondError(shift.max, img, reg.qa.estimatedErrorMm);
         if (!rec["applied"].get<bool>())
           continue;
         for (const auto & g : group)
@@ -1308,11 +1316,12 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
           seg::ComputeMorphometry(w.edema.labels, anatomy == "cord" ? tissue.GetPointer() : nullptr, "edema");
       }
       bool postAligned = false;
+      FloatImage::Pointer post;        // T1w_ce on the T1w's grid, aligned to it when the patient moved
       MaskImage::Pointer postCoverage; // when post was moved: the pre grid's voxels it covers, off its border
       if (w.anat.count(role::T1) && w.anat.count(role::T1Post))
       {
         const FloatImage * pre = w.anat.at(role::T1);
-        FloatImage::Pointer post = OnGrid(w.anat.at(role::T1Post), pre);
+        post = OnGrid(w.anat.at(role::T1Post), pre);
         // The post-contrast series aligned to the pre-contrast one: the patient moves while the contrast is injected
         // (a TCGA exam's pair, planned on one grid, lies 10 degrees apart), and a subtraction of misaligned series
         // shows every edge as enhancement (rigid, mutual information, in the tissue with 5 mm, 10 in the cord). That
@@ -1340,7 +1349,6 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
             }
           }
           const auto shift = reg::TransformDistance(aligned.linear, Identity(pre), pre, mask, 2);
-          const double voxel = std::min({ pre->GetSpacing()[0], pre->GetSpacing()[1], pre->GetSpacing()[2] });
           rec = { { "estimated_error_mm", aligned.qa.estimatedErrorMm },
                   { "gate_passed", aligned.qa.gate.passed },
                   { "started_from_earlier_session", fromEarlier },
@@ -1349,10 +1357,9 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
           postAligned = aligned.qa.gate.passed;
           if (postAligned && !fromEarlier)
             earlierPostAlignment = aligned.linear;
-          // as for the series of a session: a motion below a fifth of a voxel, or not clearly above the
-          // registration's own error, is none
+          // as for the series of a session
           rec["applied"] =
-            postAligned && (fromEarlier || shift.max > std::max(0.2 * voxel, 2.0 * aligned.qa.estimatedErrorMm));
+            postAligned && (fromEarlier || MovedBeyondError(shift.max, pre, aligned.qa.estimatedErrorMm));
           if (rec["applied"].get<bool>())
           {
             post = reg::Resample(moving, pre, aligned.linear, reg::Interpolation::BSpline);
@@ -1378,7 +1385,6 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
       if (postAligned)
       {
         const FloatImage * pre = w.anat.at(role::T1);
-        const auto post = OnGrid(w.anat.at(role::T1Post), pre);
         // the cord with 2 mm (enhancement at its surface); the brain's search region (dura, sinuses and vessels on
         // its surface enhance normally)
         auto tissue = seg::ResampleMaskNearest(anatomy == "cord" ? seg::DilateMm(w.tissue, 2.0) : w.searchRegion, pre);

@@ -68,6 +68,17 @@ VoxelAt(const Grid & g, const PointType & p)
   }
   return g.Offset(std::size_t(c[0]), std::size_t(c[1]), std::size_t(c[2]));
 }
+/// Clears from `mask` every voxel within `marginMm` of a voxel of `near` (nothing when `near` is empty).
+void
+ExcludeNear(std::vector<std::uint8_t> & mask, const std::vector<std::uint8_t> & near, const Grid & g, double marginMm)
+{
+  if (std::none_of(near.begin(), near.end(), [](std::uint8_t v) { return v != 0; }))
+    return;
+  const auto d = Distance(near.data(), g);
+  for (std::size_t i = 0; i < mask.size(); ++i)
+    if (d[i] <= marginMm)
+      mask[i] = 0;
+}
 } // namespace
 
 LesionResult
@@ -325,16 +336,9 @@ SegmentEnhancement(const FloatImage * pre, const FloatImage * post, const MaskIm
   // and against pre's zeros its signal reads as enhancement.
   {
     std::vector<std::uint8_t> none(g.Count(), 0);
-    bool any = false;
     for (std::size_t i = 0; i < none.size(); ++i)
-      any |= (none[i] = (t[i] && (a[i] == 0.0f || b[i] == 0.0f)) ? 1 : 0) != 0;
-    if (any)
-    {
-      const auto d = Distance(none.data(), g);
-      for (std::size_t i = 0; i < t.size(); ++i)
-        if (d[i] <= p.noDataMarginMm)
-          t[i] = 0;
-    }
+      none[i] = t[i] && (a[i] == 0.0f || b[i] == 0.0f);
+    ExcludeNear(t, none, g, p.noDataMarginMm);
   }
   // Fat reaching in from outside the search region (a brain mask on thick slices takes orbit and scalp): bright
   // before contrast, its edges shift between the two series by a fraction of a voxel (and the fat itself by its
@@ -353,16 +357,9 @@ SegmentEnhancement(const FloatImage * pre, const FloatImage * post, const MaskIm
     for (std::size_t i = 0; i < lab.size(); ++i)
       if (lab[i] && !t[i])
         outside[lab[i]] = 1;
-    bool any = false;
     for (std::size_t i = 0; i < fat.size(); ++i)
-      any |= (fat[i] = lab[i] && outside[lab[i]]) != 0;
-    if (any)
-    {
-      const auto d = Distance(fat.data(), g);
-      for (std::size_t i = 0; i < t.size(); ++i)
-        if (d[i] <= p.fatMarginMm)
-          t[i] = 0;
-    }
+      fat[i] = lab[i] && outside[lab[i]];
+    ExcludeNear(t, fat, g, p.fatMarginMm);
   }
   double ratio = 1.0;
   if (p.matchIntensity)

@@ -300,6 +300,32 @@ DistanceMm(const gw::safety::Flag & f, const std::array<double, 3> & at)
                     : std::numeric_limits<double>::infinity();
 }
 
+/// A grid recorded at `origin` (identity direction) seen by a head turned `angleDeg` in the plane of axes `a` and `b`
+/// (from a towards b) and shifted by `shift` [mm]: the anatomy at scanner point q is the phantom at R^T (q - shift),
+/// so the phantom is sampled on the grid moved by that map (this origin and direction); its header keeps `origin`.
+struct Turned
+{
+  gw::PointType origin;
+  gw::FloatImage::DirectionType direction;
+};
+
+Turned
+TurnedGrid(const gw::PointType & origin, unsigned a, unsigned b, double angleDeg, const std::array<double, 3> & shift)
+{
+  const double angle = angleDeg * M_PI / 180.0, c = std::cos(angle), s = std::sin(angle);
+  Turned t;
+  t.direction.SetIdentity();
+  t.direction[a][a] = c;
+  t.direction[a][b] = s;
+  t.direction[b][a] = -s;
+  t.direction[b][b] = c;
+  for (unsigned k = 0; k < 3; ++k)
+    t.origin[k] = origin[k] - shift[k];
+  t.origin[a] = c * (origin[a] - shift[a]) + s * (origin[b] - shift[b]);
+  t.origin[b] = -s * (origin[a] - shift[a]) + c * (origin[b] - shift[b]);
+  return t;
+}
+
 TEST(FollowupBrainActivity, PhantomNewLesionFoundUnderSessionDrift)
 {
   gw::testing::ScratchDir scratch("fu_brain");
@@ -384,27 +410,14 @@ TEST(FollowupBrainActivity, SessionSeriesOnAnotherGridAreAligned)
   spacing[0] = 1.2;
   spacing[1] = 1.2;
   spacing[2] = 3.0;
-  const double angle = 6.0 * M_PI / 180.0, c = std::cos(angle), s = std::sin(angle);
-  const std::array<double, 3> shift{ 3.0, -2.0, 0.0 };
   // the scanner's grid, as the header records it
   gw::PointType origin;
   origin[0] = -49.8;
   origin[1] = -49.8;
   origin[2] = -37.5;
-  // the patient's anatomy seen by that grid: the head turned by R and shifted, so the anatomy at scanner point q is
-  // the phantom at R^T (q - shift): sample the phantom on the grid moved by that map
-  gw::FloatImage::DirectionType d;
-  d.SetIdentity();
-  d[0][0] = c;
-  d[0][1] = s;
-  d[1][0] = -s;
-  d[1][1] = c;
-  gw::PointType movedOrigin;
-  movedOrigin[0] = c * (origin[0] - shift[0]) + s * (origin[1] - shift[1]);
-  movedOrigin[1] = -s * (origin[0] - shift[0]) + c * (origin[1] - shift[1]);
-  movedOrigin[2] = origin[2] - shift[2];
-  auto grid = gw::testing::MakeImage(size, spacing, movedOrigin);
-  grid->SetDirection(d);
+  const auto turned = TurnedGrid(origin, 0, 1, 6.0, { 3.0, -2.0, 0.0 });
+  auto grid = gw::testing::MakeImage(size, spacing, turned.origin);
+  grid->SetDirection(turned.direction);
   auto flair = BrainPhantom({ { lesion, lesion, 210.0 } }, false, 2, grid);
   flair->SetOrigin(origin); // the header: the scanner's frame
   gw::FloatImage::DirectionType identity;
@@ -494,20 +507,9 @@ TEST(FollowupBrainActivity, MovedPostContrastSearchedOnlyWhereItsSlabCovers)
   // the post at t1: the phantom seen by the primary grid turned 6 degrees about the left-right axis and shifted,
   // its header the scanner's frame (as in SessionSeriesOnAnotherGridAreAligned)
   const auto primary = PhantomGrid();
-  const double angle = 6.0 * M_PI / 180.0, c = std::cos(angle), sn = std::sin(angle);
-  const std::array<double, 3> shift{ 0.0, 2.0, 1.0 };
   const auto origin = primary->GetOrigin();
-  gw::FloatImage::DirectionType d;
-  d.SetIdentity();
-  d[1][1] = c;
-  d[1][2] = sn;
-  d[2][1] = -sn;
-  d[2][2] = c;
-  gw::PointType movedOrigin;
-  movedOrigin[0] = origin[0] - shift[0];
-  movedOrigin[1] = c * (origin[1] - shift[1]) + sn * (origin[2] - shift[2]);
-  movedOrigin[2] = -sn * (origin[1] - shift[1]) + c * (origin[2] - shift[2]);
-  auto post = SlabPhantom(8, movedOrigin, d);
+  const auto turned = TurnedGrid(origin, 1, 2, 6.0, { 0.0, 2.0, 1.0 });
+  auto post = SlabPhantom(8, turned.origin, turned.direction);
   const auto size = post->GetLargestPossibleRegion().GetSize();
   itk::ImageRegionIteratorWithIndex<gw::FloatImage> it(post, post->GetLargestPossibleRegion());
   for (; !it.IsAtEnd(); ++it)
