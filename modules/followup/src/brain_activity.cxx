@@ -221,6 +221,51 @@ Fell(double before, double after, const ActivityParams & params)
   return before - after >= params.kLocal && after <= 0.5 * before;
 }
 
+/// The smallest new lesion counted (MAGNIMS: a new T2 lesion is at least 3 mm across) [mm].
+constexpr double kMinLesionMm = 3.0;
+
+/// The block of voxels a new lesion of at least kMinLesionMm holds in the plane of `grid`'s two finest axes: it
+/// contains an axis-aligned square of side kMinLesionMm / sqrt(2), so floor(side / spacing) voxel centres along each
+/// in-plane axis (one along the coarsest axis). All ones when the grid is too coarse for the test (fewer than two
+/// centres along both in-plane axes).
+std::array<long, 3>
+LesionBlock(const itk::ImageBase<3> * grid)
+{
+  const auto sp = grid->GetSpacing();
+  unsigned coarsest = 2;
+  for (unsigned k = 0; k < 2; ++k)
+    if (sp[k] > sp[coarsest])
+      coarsest = k;
+  std::array<long, 3> block{ 1, 1, 1 };
+  for (unsigned k = 0; k < 3; ++k)
+    if (k != coarsest)
+      block[k] = std::max(1L, long(std::floor(kMinLesionMm / std::sqrt(2.0) / sp[k] + 1e-9)));
+  return block;
+}
+
+/// whether label `label` of `labels` (bounding box `bb`) holds a whole `block` of voxels
+bool
+HoldsBlock(const LabelImage * labels, int label, const std::array<long, 6> & bb, const std::array<long, 3> & block)
+{
+  const auto size = labels->GetLargestPossibleRegion().GetSize();
+  const auto * cl = labels->GetBufferPointer();
+  const auto at = [&](long x, long y, long z)
+  { return cl[std::size_t(x) + size[0] * (std::size_t(y) + size[1] * std::size_t(z))]; };
+  for (long z = bb[2]; z + block[2] - 1 <= bb[5]; ++z)
+    for (long y = bb[1]; y + block[1] - 1 <= bb[4]; ++y)
+      for (long x = bb[0]; x + block[0] - 1 <= bb[3]; ++x)
+      {
+        bool whole = true;
+        for (long dz = 0; whole && dz < block[2]; ++dz)
+          for (long dy = 0; whole && dy < block[1]; ++dy)
+            for (long dx = 0; whole && dx < block[0]; ++dx)
+              whole = at(x + dx, y + dy, z + dz) == label;
+        if (whole)
+          return true;
+      }
+  return false;
+}
+
 /// the part of a rising candidate outside the earlier lesions
 struct NewPart
 {
@@ -383,6 +428,7 @@ SubtractionActivity(const FloatImage * beforeRaw, const FloatImage * afterRaw, c
 
   // lesion level: local contrast against a shell around each candidate, before and after
   std::map<int, std::uint16_t> risingCode, fallingCode; // accepted label -> change-map code
+  const auto block = LesionBlock(before);
   std::vector<ActivityCandidate> described;
   for (const bool up : { true, false })
   {
@@ -448,6 +494,11 @@ SubtractionActivity(const FloatImage * beforeRaw, const FloatImage * afterRaw, c
             ac.reason = "its contrast against the surroundings did not rise";
           else if (ac.localAfter < 2.0 * ac.localBefore)
             ac.reason = "it was already bright and its contrast less than doubled";
+          else if (ac.earlierLesions.empty() && block != std::array<long, 3>{ 1, 1, 1 } &&
+                   !HoldsBlock(labels, c.label, box.at(c.label), block))
+            ac.reason = "thinner than a lesion: no block of " + std::to_string(block[0]) + " x " +
+                        std::to_string(block[1]) + " x " + std::to_string(block[2]) +
+                        " voxels, which a lesion 3 mm across holds (a line along an edge)";
           else if (ac.earlierLesions.empty() && std::any_of(zo.begin(), zo.end(),
                                                             [&](const std::vector<float> & z)
                                                             { return !Rose(contrastIn(z), ac.localAfter, params); }))

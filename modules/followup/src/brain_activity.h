@@ -80,6 +80,11 @@ nlohmann::json ToJson(const std::vector<ActivityCandidate> & candidates);
 ///   tests also pass against the earlier image blurred along the slice axis by (0.25, 0.5, 0.25): a thin bright
 ///   structure of the neighbouring slice (scalp fat and cortex at the vertex, dura, vessels, CSF at the skull base)
 ///   brightens or dims a voxel by resampling alone; a new lesion, or one that resolved, changes against both.
+/// - width: a new lesion (a rising candidate contiguous with no earlier lesion) is at least 3 mm across (MAGNIMS), so
+///   on a grid fine enough in-plane it holds a block of floor(3 mm / sqrt(2) / spacing) voxels along each of the two
+///   finest axes (2 x 2 on a 1 mm grid); a thinner candidate, a line one voxel wide, is an edge that moved between the
+///   scans (cortex, the skull base, scalp beside the brain mask), not a lesion. No test on grids coarser than
+///   1.06 mm in-plane (fewer than two voxels).
 /// Returns a label map on the baseline grid with the codes of gw::longitudinal::ChangeMap: 1 new (not contiguous
 /// with `beforeLesions`), 2 enlarging (contiguous with an earlier lesion: overlapping it or touching it in the
 /// 26-neighbourhood, the "new part contiguous with a pre-existing lesion" of MS lesion-activity practice), 3

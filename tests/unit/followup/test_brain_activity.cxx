@@ -136,4 +136,53 @@ TEST(FollowupBrainActivity, ThickSliceResamplingOfABrightPlateIsNoChange)
   EXPECT_GE(rising, 1u) << "the rise beside the plate passes every other test (it would be an enlarging lesion)";
   EXPECT_GE(falling, 1u) << "the plate's dimming passes every other test (it would be a shrinking lesion)";
 }
+
+TEST(FollowupBrainActivity, LinesOneVoxelWideAreNoLesions)
+{
+  // A new lesion is at least 3 mm across (MAGNIMS), so on a 1 mm in-plane grid it holds a block of 2 x 2 voxels; a
+  // line one voxel wide (an edge that moved between the scans: cortex, a sulcus, scalp beside the brain mask) is no
+  // lesion however bright. Grid 1 x 1 x 5 mm; after: +120 (30 noise sigmas) on a diagonal line of 8 voxels
+  // (slice 8), a straight line of 8 voxels (slice 11), and the smallest new lesion, the 2 x 2 voxels of slice 4
+  // whose centres lie within 1.5 mm of (40.5, 40.5).
+  auto anatomy = std::vector<float>(std::size_t(kNx * kNy * kNz), 100.0f);
+  auto at = [&](long x, long y, long z) -> float & { return anatomy[std::size_t(x + kNx * (y + kNy * z))]; };
+  const auto before = Image(anatomy, false, 5.0, 3);
+  for (long i = 0; i < 8; ++i)
+  {
+    at(10 + i, 10 + i, 8) = 220.0f;
+    at(10 + i, 50, 11) = 220.0f;
+  }
+  for (long y = 40; y <= 41; ++y)
+    for (long x = 40; x <= 41; ++x)
+      at(x, y, 4) = 220.0f;
+  const auto after = Image(anatomy, false, 5.0, 4);
+  auto brain =
+    gw::testing::MakeMask(before->GetLargestPossibleRegion().GetSize(), before->GetSpacing(), before->GetOrigin());
+  brain->FillBuffer(1);
+  std::vector<detail::ActivityCandidate> candidates;
+  detail::SubtractionActivity(before, after, brain, nullptr, nullptr, detail::ActivityParams{}, &candidates);
+  std::size_t lines = 0;
+  bool lesion = false;
+  for (const auto & c : candidates)
+  {
+    // tolerance: the hysteresis adds a few noise voxels around a candidate (at most 1.5 mm in-plane, or part of a
+    // neighbouring slice)
+    const auto near = [&](double x, double y, double z) {
+      return std::abs(c.centroid[0] - x) < 1.5 && std::abs(c.centroid[1] - y) < 1.5 &&
+             std::abs(c.centroid[2] - z) < 2.5;
+    };
+    if (near(40.5, 40.5, 20.0))
+      lesion = c.accepted && c.kind == "new";
+    const bool diagonal = near(13.5, 13.5, 40.0), straight = near(13.5, 50.0, 55.0);
+    if (diagonal || straight)
+    {
+      ++lines;
+      EXPECT_FALSE(c.accepted) << "a line one voxel wide is no lesion";
+      EXPECT_NE(c.reason.find("thinner than a lesion: no block of 2 x 2 x 1 voxels"), std::string::npos) << c.reason;
+      EXPECT_GE(c.localAfter - c.localBefore, 20.0) << "it passes the contrast tests (a rise of 30 noise sigmas)";
+    }
+  }
+  EXPECT_EQ(lines, 2u) << "each line is one candidate";
+  EXPECT_TRUE(lesion) << "the 2 x 2 voxel lesion (20 mm^3) is found as new";
+}
 } // namespace
