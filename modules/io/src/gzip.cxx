@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <memory>
 
 #include <isa-l/crc.h>
 #include <isa-l/igzip_lib.h>
@@ -30,38 +31,43 @@ WriteGzip(std::ostream & out, const std::vector<std::pair<const std::uint8_t *, 
       off += n;
     } while (off < size);
   }
-  std::vector<std::vector<std::uint8_t>> compressed(pieces.size());
+  // per piece: its deflate stream (uninitialised storage: the encoder writes what is kept) and its length
+  std::vector<std::unique_ptr<std::uint8_t[]>> compressed(pieces.size());
+  std::vector<std::size_t> compressedSize(pieces.size(), 0);
   std::vector<uLong> crcs(pieces.size());
-  auto compress = [&](std::size_t i)
+  auto compress = [&](std::size_t i, std::uint8_t * levelBuffer)
   {
     const auto [data, size] = pieces[i];
     crcs[i] = crc32_gzip_refl(0, data, size); // ISA-L's carry-less multiply CRC, several times zlib's speed
-    std::vector<std::uint8_t> levelBuffer(ISAL_DEF_LVL1_DEFAULT);
     isal_zstream zs;
     isal_deflate_stateless_init(&zs);
     zs.level = 1;
-    zs.level_buf = levelBuffer.data();
-    zs.level_buf_size = static_cast<std::uint32_t>(levelBuffer.size());
+    zs.level_buf = levelBuffer;
+    zs.level_buf_size = ISAL_DEF_LVL1_DEFAULT;
     zs.gzip_flag = 0; // raw deflate: the gzip header and trailer are written around the joined pieces
     const bool last = i + 1 == pieces.size();
     zs.end_of_stream = last ? 1 : 0;
     zs.flush = last ? NO_FLUSH : FULL_FLUSH; // FULL_FLUSH: ends on a byte boundary, no reference to earlier data
-    std::vector<std::uint8_t> & c = compressed[i];
     // stateless output must fit at once: at worst stored blocks (5 bytes per 64 KiB) after a block header
-    c.resize(size + size / 16 + 2 * ISAL_DEF_MAX_HDR_SIZE + 64);
+    const std::size_t capacity = size + size / 16 + 2 * ISAL_DEF_MAX_HDR_SIZE + 64;
+    compressed[i].reset(new std::uint8_t[capacity]);
     zs.next_in = const_cast<std::uint8_t *>(data);
     zs.avail_in = static_cast<std::uint32_t>(size);
-    zs.next_out = c.data();
-    zs.avail_out = static_cast<std::uint32_t>(c.size());
+    zs.next_out = compressed[i].get();
+    zs.avail_out = static_cast<std::uint32_t>(capacity);
     if (isal_deflate_stateless(&zs) != COMP_OK || zs.avail_in != 0)
       ThrowOutput("gzip compression failed");
-    c.resize(c.size() - zs.avail_out);
+    compressedSize[i] = capacity - zs.avail_out;
   };
-  ParallelFor(pieces.size(), ThreadCount(0, 4), 1,
+  // equal pieces in one run of consecutive pieces per worker, each with one working buffer for the encoder (its
+  // contents need no initialisation)
+  const unsigned int workers = ThreadCount(0, 4);
+  ParallelFor(pieces.size(), workers, (pieces.size() + workers - 1) / workers,
               [&](std::size_t begin, std::size_t end)
               {
+                const std::unique_ptr<std::uint8_t[]> levelBuffer(new std::uint8_t[ISAL_DEF_LVL1_DEFAULT]);
                 for (std::size_t i = begin; i < end; ++i)
-                  compress(i);
+                  compress(i, levelBuffer.get());
               });
   uLong crc = crc32_z(0L, Z_NULL, 0);
   std::uint64_t total = 0;
@@ -69,10 +75,10 @@ WriteGzip(std::ostream & out, const std::vector<std::pair<const std::uint8_t *, 
   out.write(reinterpret_cast<const char *>(header), sizeof(header));
   for (std::size_t i = 0; i < pieces.size(); ++i)
   {
-    out.write(reinterpret_cast<const char *>(compressed[i].data()), static_cast<std::streamsize>(compressed[i].size()));
+    out.write(reinterpret_cast<const char *>(compressed[i].get()), static_cast<std::streamsize>(compressedSize[i]));
     crc = crc32_combine(crc, crcs[i], static_cast<z_off_t>(pieces[i].second));
     total += pieces[i].second;
-    std::vector<std::uint8_t>().swap(compressed[i]);
+    compressed[i].reset();
   }
   unsigned char trailer[8];
   for (int k = 0; k < 4; ++k)
