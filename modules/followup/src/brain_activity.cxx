@@ -224,20 +224,17 @@ Fell(double before, double after, const ActivityParams & params)
 /// The smallest new lesion counted (MAGNIMS: a new T2 lesion is at least 3 mm across) [mm].
 constexpr double kMinLesionMm = 3.0;
 
-/// The block of voxels a new lesion of at least kMinLesionMm holds in the plane of `grid`'s two finest axes: it
-/// contains an axis-aligned square of side kMinLesionMm / sqrt(2), so floor(side / spacing) voxel centres along each
-/// in-plane axis (one along the coarsest axis). All ones when the grid is too coarse for the test (fewer than two
-/// centres along both in-plane axes).
+/// The block of voxels a new lesion of at least kMinLesionMm holds in the plane of `grid`'s two finer axes (all but
+/// seg::CoarsestAxis): it contains an axis-aligned square of side kMinLesionMm / sqrt(2), so floor(side / spacing)
+/// voxel centres along each in-plane axis (one along the coarsest axis). All ones when the grid is too coarse for the
+/// test (fewer than two centres along both in-plane axes).
 std::array<long, 3>
 LesionBlock(const itk::ImageBase<3> * grid)
 {
   const auto sp = grid->GetSpacing();
-  unsigned coarsest = 2;
-  for (unsigned k = 0; k < 2; ++k)
-    if (sp[k] > sp[coarsest])
-      coarsest = k;
+  const int coarsest = seg::CoarsestAxis(grid);
   std::array<long, 3> block{ 1, 1, 1 };
-  for (unsigned k = 0; k < 3; ++k)
+  for (int k = 0; k < 3; ++k)
     if (k != coarsest)
       block[k] = std::max(1L, long(std::floor(kMinLesionMm / std::sqrt(2.0) / sp[k] + 1e-9)));
   return block;

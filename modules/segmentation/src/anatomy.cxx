@@ -560,13 +560,21 @@ GetAnatomicalAxes(const itk::ImageBase<3> * image)
 }
 
 int
-ThickSliceAxis(const itk::ImageBase<3> * grid)
+CoarsestAxis(const itk::ImageBase<3> * grid)
 {
   const auto sp = grid->GetSpacing();
   int axis = 0;
   for (int k = 1; k < 3; ++k)
     if (sp[k] > sp[axis])
       axis = k;
+  return axis;
+}
+
+int
+ThickSliceAxis(const itk::ImageBase<3> * grid)
+{
+  const auto sp = grid->GetSpacing();
+  const int axis = CoarsestAxis(grid);
   return sp[axis] > kThickSliceRatio * std::min({ sp[0], sp[1], sp[2] }) ? axis : -1;
 }
 

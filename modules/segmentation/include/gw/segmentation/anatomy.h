@@ -42,6 +42,9 @@ bool SameGrid(const itk::ImageBase<3> * a, const itk::ImageBase<3> * b, double t
 /// \brief An axis is a thick slice axis when its spacing exceeds this many times the grid's finest spacing.
 constexpr double kThickSliceRatio = 1.5;
 
+/// \brief The axis of a grid's largest spacing (the first of equal ones).
+int CoarsestAxis(const itk::ImageBase<3> * grid);
+
 /// \brief The thick slice axis of a grid (2D multi-slice acquisition): the axis of the largest spacing (the first
 /// of equal ones) when it exceeds kThickSliceRatio times the finest spacing; -1 when there is none.
 int ThickSliceAxis(const itk::ImageBase<3> * grid);
