@@ -300,7 +300,8 @@ Boxes(const LabelImage * labels)
 LabelImage::Pointer
 SubtractionActivity(const FloatImage * beforeRaw, const FloatImage * afterRaw, const MaskImage * brain,
                     const LabelImage * beforeLesions, const MaskImage * valid, const ActivityParams & params,
-                    std::vector<ActivityCandidate> * candidates, const std::vector<const FloatImage *> & olderRaw)
+                    std::vector<ActivityCandidate> * candidates, const std::vector<const FloatImage *> & olderRaw,
+                    FloatImage::Pointer * difference)
 {
   for (const auto * o : olderRaw)
     if (!o || !seg::SameGrid(beforeRaw, o))
@@ -356,6 +357,16 @@ SubtractionActivity(const FloatImage * beforeRaw, const FloatImage * afterRaw, c
   const auto [md, sd] = Robust(m, n, [&](std::size_t i) { return za[i] - zb[i]; });
   for (std::size_t i = 0; i < n; ++i)
     d[i] = float((za[i] - zb[i] - md) / sd);
+  if (difference)
+  {
+    *difference = FloatImage::New();
+    (*difference)->CopyInformation(before);
+    (*difference)->SetRegions(before->GetLargestPossibleRegion());
+    (*difference)->Allocate();
+    float * out = (*difference)->GetBufferPointer();
+    for (std::size_t i = 0; i < n; ++i)
+      out[i] = m[i] ? d[i] : 0.0f;
+  }
 
   // voxel level, per direction: rising (new/enlarging: bright later) and falling (shrinking/resolved: bright earlier)
   std::vector<seg::Component> risingComponents, fallingComponents;

@@ -93,11 +93,14 @@ nlohmann::json ToJson(const std::vector<ActivityCandidate> & candidates);
 /// `older`: the scans before `before` on the same grid (null-free). A rising candidate not contiguous with an
 /// earlier lesion is new only when, against each of them too, its contrast rose by kLocal and at least doubled: a
 /// new lesion is absent from every earlier scan, while a thin structure one follow-up cut poorly is not.
+/// `difference` (when given): the normalised difference the voxel level thresholds (later minus earlier, in robust
+/// sigmas of the difference over the analysed region; 0 outside that region), the subtraction image a reader checks.
 LabelImage::Pointer SubtractionActivity(const FloatImage * before, const FloatImage * after, const MaskImage * brain,
                                         const LabelImage * beforeLesions, const MaskImage * valid,
                                         const ActivityParams & params,
                                         std::vector<ActivityCandidate> * candidates = nullptr,
-                                        const std::vector<const FloatImage *> & older = {});
+                                        const std::vector<const FloatImage *> & older = {},
+                                        FloatImage::Pointer * difference = nullptr);
 
 /// Voxels of the `reference` grid whose points (mapped by `referenceToImage`, reference point -> image point; null
 /// = identity) fall inside the field of view of `image` at least `marginVoxels` voxels from its border along every

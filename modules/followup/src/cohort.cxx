@@ -1096,6 +1096,8 @@ WriteDatasetDescription(const fs::path & outRoot, const std::vector<CohortSubjec
     "/sub-*/ses-*/to_baseline.h5\n"
     "/sub-*/ses-*/registration_qa.json\n"
     "/sub-*/ses-*/cord_profile*.tsv\n"
+    "/sub-*/ses-*/enhancement_z.nii.gz\n"
+    "/sub-*/ses-*/lesion_difference_in_baseline.nii.gz\n"
     "/sub-*/ses-*/dicom/\n"
     "# Diffusion model maps named after BEP016 (diffusion derivatives), not yet in the released specification\n"
     "*_dwimap.*\n"

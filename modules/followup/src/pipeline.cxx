@@ -1685,9 +1685,12 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
           for (std::size_t k = 0; k + 1 < i; ++k)
             if (work[k].registrationPassed && work[k].anatInBaseline.count(r))
               older.push_back(work[k].anatInBaseline.at(r));
-          const auto map = detail::SubtractionActivity(work[i - 1].anatInBaseline.at(r), w.anatInBaseline.at(r), brain,
-                                                       work[i - 1].lesionsInBaseline, valid, ap, &candidates, older);
+          FloatImage::Pointer difference;
+          const auto map =
+            detail::SubtractionActivity(work[i - 1].anatInBaseline.at(r), w.anatInBaseline.at(r), brain,
+                                        work[i - 1].lesionsInBaseline, valid, ap, &candidates, older, &difference);
           w.details["lesion_activity_candidates"] = detail::ToJson(candidates);
+          w.details["lesion_activity_contrast"] = r;
           std::vector<longitudinal::Match> matches;
           if (work[i - 1].lesionsInBaseline && w.lesionsInBaseline)
             matches = longitudinal::MatchComponents(work[i - 1].lesionsInBaseline, lesionComponents[i - 1],
@@ -1695,6 +1698,8 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
           d.lesionChanges = ActivityChangeItems(candidates, matches, lesionComponents[i - 1], lesionComponents[i]);
           io::WriteImage(map.GetPointer(), dir / "lesion_change_in_baseline.nii.gz", force);
           d.evidence.push_back(fs::relative(dir / "lesion_change_in_baseline.nii.gz", outDir).string());
+          io::WriteImage(difference.GetPointer(), dir / "lesion_difference_in_baseline.nii.gz", force);
+          d.evidence.push_back(fs::relative(dir / "lesion_difference_in_baseline.nii.gz", outDir).string());
           w.masksInBaseline["lesion_change"] = NewOrEnlarging(map);
         }
       }

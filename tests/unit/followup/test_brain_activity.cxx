@@ -159,8 +159,19 @@ TEST(FollowupBrainActivity, LinesOneVoxelWideAreNoLesions)
   auto brain =
     gw::testing::MakeMask(before->GetLargestPossibleRegion().GetSize(), before->GetSpacing(), before->GetOrigin());
   brain->FillBuffer(1);
+  for (long z = 0; z < kNz; ++z) // the columns x = 0..3 lie outside the brain
+    for (long y = 0; y < kNy; ++y)
+      for (long x = 0; x < 4; ++x)
+        brain->GetBufferPointer()[std::size_t(x + kNx * (y + kNy * z))] = 0;
   std::vector<detail::ActivityCandidate> candidates;
-  detail::SubtractionActivity(before, after, brain, nullptr, nullptr, detail::ActivityParams{}, &candidates);
+  gw::FloatImage::Pointer difference;
+  detail::SubtractionActivity(before, after, brain, nullptr, nullptr, detail::ActivityParams{}, &candidates, {},
+                              &difference);
+  // the subtraction image: the lesion's rise in sigmas of the difference (120 over noise of 4 * sqrt(2): about 21),
+  // zero outside the brain
+  ASSERT_TRUE(difference);
+  EXPECT_GT(difference->GetBufferPointer()[std::size_t(40 + kNx * (40 + kNy * 4))], 15.0);
+  EXPECT_EQ(difference->GetBufferPointer()[std::size_t(2 + kNx * (40 + kNy * 4))], 0.0f);
   std::size_t lines = 0;
   bool lesion = false;
   for (const auto & c : candidates)
