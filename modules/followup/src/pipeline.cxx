@@ -107,6 +107,10 @@ struct Work
   MaskImage::Pointer enhancementRegionInBaseline;
   std::map<std::string, MaskImage::Pointer> masksInBaseline; ///< for report overlays
   std::map<std::string, FloatImage::Pointer> anatInBaseline;
+  /// brain lesion activity against the previous timepoint: the contrast it read (a role of anatInBaseline) and its
+  /// subtraction image on the baseline grid
+  std::string lesionContrast;
+  FloatImage::Pointer lesionDifference;
   /// series of this session that could not be aligned to its primary series (same-session alignment): not analysed
   std::vector<std::pair<std::string, std::string>> unaligned; ///< (series, the series it could not be aligned to)
   nlohmann::json details;
@@ -1691,6 +1695,8 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
                                         work[i - 1].lesionsInBaseline, valid, ap, &candidates, older, &difference);
           w.details["lesion_activity_candidates"] = detail::ToJson(candidates);
           w.details["lesion_activity_contrast"] = r;
+          w.lesionContrast = r;
+          w.lesionDifference = difference;
           std::vector<longitudinal::Match> matches;
           if (work[i - 1].lesionsInBaseline && w.lesionsInBaseline)
             matches = longitudinal::MatchComponents(work[i - 1].lesionsInBaseline, lesionComponents[i - 1],
@@ -1801,17 +1807,36 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
     const Work & w = work[index[flag.timepoint]];
     if (w.anatInBaseline.empty())
       continue;
+    // the contrast the finding was read on: the T1w post for enhancement, the brain's lesion activity contrast
+    // (FLAIR) for its lesion flags, the primary series otherwise
+    const bool lesionFlag =
+      flag.code == std::string(safety::code::NewT2Lesion) || flag.code == std::string(safety::code::EnlargingT2Lesion);
     std::string roleShown = w.primaryRole;
     if (flag.code == std::string(safety::code::NewEnhancement) && w.anatInBaseline.count(role::T1Post))
       roleShown = role::T1Post;
+    else if (lesionFlag && w.lesionDifference && w.anatInBaseline.count(w.lesionContrast))
+      roleShown = w.lesionContrast;
     const FloatImage * image = w.anatInBaseline.at(roleShown);
     const auto overlays = Overlays(w.masksInBaseline);
     const PointType centre = flag.location ? FromPoint(*flag.location) : report::ImageCenter(image);
+    // the scan the flag was measured against (its reference, "previous (t0)", "nadir (t1)"...), shown beside the
+    // finding with the same view, so that a reader sees what changed
+    const Work * reference = nullptr;
+    {
+      const auto open = flag.reference.rfind('('), close = flag.reference.rfind(')');
+      if (open != std::string::npos && close != std::string::npos && close > open + 1)
+      {
+        const auto it = index.find(flag.reference.substr(open + 1, close - open - 1));
+        if (it != index.end() && &work[it->second] != &w && work[it->second].anatInBaseline.count(roleShown))
+          reference = &work[it->second];
+      }
+    }
     for (const auto & [plane, planeName] : std::vector<std::pair<report::Plane, std::string>>{
            { report::Plane::Axial, "axial" }, { report::Plane::Sagittal, "sagittal" } })
     {
-      const std::string name = "flag" + std::to_string(++figureCount) + "_" + SafeId(flag.timepoint) + "_" +
-                               SafeId(flag.code) + "_" + planeName + ".png";
+      ++figureCount;
+      const std::string stem =
+        "flag" + std::to_string(figureCount) + "_" + SafeId(flag.timepoint) + "_" + SafeId(flag.code) + "_" + planeName;
       report::SnapshotOptions so;
       so.crosshair = true;
       so.pixelSize = 0.5 * std::min({ image->GetSpacing()[0], image->GetSpacing()[1], image->GetSpacing()[2] });
@@ -1823,13 +1848,32 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
         so.fieldOfView = kZoomMm;
         so.pixelSize = std::min(so.pixelSize, kZoomMm / 384.0);
       }
-      report::WriteSnapshot(image, overlays, centre, plane, figures / name, force, so);
-      content.figures.push_back({ "figures/" + name,
-                                  flag.code + " at " + flag.timepoint + " (" + planeName +
-                                    (zoom ? " " + Fixed(kZoomMm, 0) + " mm around the finding" : std::string()) + ", " +
-                                    roleShown + " in baseline space; " + kOverlayLegend + ")",
-                                  flag.timepoint, flag.code });
-      flag.evidence.push_back("figures/" + name);
+      const std::string view = planeName + (zoom ? " " + Fixed(kZoomMm, 0) + " mm around the finding" : std::string());
+      auto add = [&](const FloatImage * shown, const std::vector<report::Overlay> & ov, const std::string & name,
+                     const std::string & caption, const report::SnapshotOptions & options)
+      {
+        report::WriteSnapshot(shown, ov, centre, plane, figures / name, force, options);
+        content.figures.push_back({ "figures/" + name, caption, flag.timepoint, flag.code });
+        flag.evidence.push_back("figures/" + name);
+      };
+      if (zoom && reference)
+        add(reference->anatInBaseline.at(roleShown), Overlays(reference->masksInBaseline), stem + "_reference.png",
+            flag.code + " at " + flag.timepoint + ": the reference scan " + reference->tp->id + " (" + view + ", " +
+              roleShown + " in baseline space, its own structures; " + kOverlayLegend + ")",
+            so);
+      add(image, overlays, stem + ".png",
+          flag.code + " at " + flag.timepoint + " (" + view + ", " + roleShown + " in baseline space; " +
+            kOverlayLegend + ")",
+          so);
+      if (zoom && lesionFlag && w.lesionDifference)
+      {
+        report::SnapshotOptions sub = so;
+        sub.window = std::array<double, 2>{ -8.0, 8.0 };
+        add(w.lesionDifference, overlays, stem + "_subtraction.png",
+            flag.code + " at " + flag.timepoint + ": the subtraction image (" + view + ", " + roleShown +
+              " later minus earlier in sigmas of their difference, black -8, white +8; " + kOverlayLegend + ")",
+            sub);
+      }
     }
   }
   // one overview picture per timepoint

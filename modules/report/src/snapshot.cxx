@@ -162,6 +162,11 @@ WriteSnapshot(const FloatImage * image, const std::vector<Overlay> & overlays, c
     if (hi <= lo)
       hi = lo + 1;
   }
+  if (options.window)
+  {
+    lo = (*options.window)[0];
+    hi = std::max((*options.window)[1], lo + 1e-6);
+  }
   auto rgb = RgbImage::New();
   RgbImage::SizeType sz;
   sz[0] = static_cast<itk::SizeValueType>(n);

@@ -393,6 +393,35 @@ TEST(FollowupBrainActivity, NewLesionFigureShowsItsContourZoomed)
     }
   EXPECT_GE(orange, 50u) << "the new lesion's contour (a circle of radius up to 4 mm, 19 pixels; measured 112)";
   EXPECT_EQ(orangeFar, 0u) << "no other new or enlarging voxels in the view";
+
+  // Beside it, the same view of the reference scan (t0, without the lesion) and of the subtraction image (the lesion
+  // white). Grey levels: mean of a 9 x 9 pixel patch 2 mm (10 pixels) beside the centre (off the crosshair), inside
+  // the lesion (radius 4 mm), and of one 12 mm (58 pixels) further in the white matter.
+  const auto patches = [&](const std::string & suffix)
+  {
+    const std::string file = axial.substr(0, axial.size() - 4) + suffix;
+    EXPECT_NE(std::find(flag->evidence.begin(), flag->evidence.end(), file), flag->evidence.end()) << file;
+    reader->SetFileName((scratch / "out" / file).string());
+    reader->Modified();
+    reader->Update();
+    const auto * img = reader->GetOutput();
+    auto mean = [&](long x0, long y0)
+    {
+      double sum = 0.0;
+      for (long y = y0 - 4; y <= y0 + 4; ++y)
+        for (long x = x0 - 4; x <= x0 + 4; ++x)
+          sum += img->GetPixel({ { x, y } })[1];
+      return sum / 81.0;
+    };
+    return std::make_pair(mean(202, 202), mean(202, 260));
+  };
+  const auto [laterLesion, laterWhite] = patches(".png");
+  const auto [refLesion, refWhite] = patches("_reference.png");
+  const auto [subLesion, subWhite] = patches("_subtraction.png");
+  EXPECT_GT(laterLesion - laterWhite, 40.0) << "the later scan shows the lesion (FLAIR 200 against 100)";
+  EXPECT_LT(std::abs(refLesion - refWhite), 20.0) << "the reference scan has white matter where the lesion appears";
+  EXPECT_GT(subLesion, 230.0) << "the subtraction image is white at the lesion (a rise of over 8 sigmas)";
+  EXPECT_NEAR(subWhite, 128.0, 30.0) << "and mid-grey in unchanged white matter (0 sigmas; noise)";
 }
 
 TEST(FollowupBrainActivity, SessionSeriesOnAnotherGridAreAligned)

@@ -4,6 +4,7 @@
 /// by robust percentiles, with mask contours drawn in colour. Written as PNG (atomic, no overwrite without force).
 #include <array>
 #include <filesystem>
+#include <optional>
 #include <vector>
 
 #include "gw/core/types.h"
@@ -30,7 +31,8 @@ struct SnapshotOptions
   int maxPixels = 512;      ///< cap on the picture side
   double lowPercentile = 1.0;
   double highPercentile = 99.5;
-  bool crosshair = false; ///< mark the centre point
+  std::optional<std::array<double, 2>> window; ///< a fixed grey window [black, white] instead of the percentiles
+  bool crosshair = false;                      ///< mark the centre point
 };
 
 /// \brief Renders the plane through `center` (LPS [mm]) and writes `png`.
