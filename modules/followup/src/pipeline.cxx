@@ -1819,17 +1819,23 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
     const FloatImage * image = w.anatInBaseline.at(roleShown);
     const auto overlays = Overlays(w.masksInBaseline);
     const PointType centre = flag.location ? FromPoint(*flag.location) : report::ImageCenter(image);
-    // the scan the flag was measured against (its reference, "previous (t0)", "nadir (t1)"...), shown beside the
-    // finding with the same view, so that a reader sees what changed
+    // the scan the flag was measured against (its reference, "previous (t0)", "nadir (t1)"...; the previous scan for
+    // one measured against "all earlier scans"), shown beside the finding with the same view, so that a reader sees
+    // what changed
     const Work * reference = nullptr;
     {
+      std::size_t r = index[flag.timepoint];
       const auto open = flag.reference.rfind('('), close = flag.reference.rfind(')');
       if (open != std::string::npos && close != std::string::npos && close > open + 1)
       {
         const auto it = index.find(flag.reference.substr(open + 1, close - open - 1));
-        if (it != index.end() && &work[it->second] != &w && work[it->second].anatInBaseline.count(roleShown))
-          reference = &work[it->second];
+        if (it != index.end())
+          r = it->second;
       }
+      else if (r > 0)
+        --r;
+      if (&work[r] != &w && work[r].anatInBaseline.count(roleShown))
+        reference = &work[r];
     }
     for (const auto & [plane, planeName] : std::vector<std::pair<report::Plane, std::string>>{
            { report::Plane::Axial, "axial" }, { report::Plane::Sagittal, "sagittal" } })
