@@ -1871,6 +1871,12 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
           flag.code + " at " + flag.timepoint + " (" + view + ", " + roleShown + " in baseline space; " +
             kOverlayLegend + ")",
           so);
+      // enhancement: the same day before contrast (a focus bright before contrast, fat or blood, does not enhance)
+      if (zoom && roleShown == role::T1Post && w.anatInBaseline.count(role::T1))
+        add(w.anatInBaseline.at(role::T1), overlays, stem + "_precontrast.png",
+            flag.code + " at " + flag.timepoint + ": before contrast (" + view + ", " + std::string(role::T1) +
+              " in baseline space; " + kOverlayLegend + ")",
+            so);
       if (zoom && lesionFlag && w.lesionDifference)
       {
         report::SnapshotOptions sub = so;

@@ -1,10 +1,15 @@
 // Follow-up pipeline: study reading, and the phantom scenarios end to end (expected flags and no others).
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <set>
 #include <sstream>
 
 #include <gtest/gtest.h>
+
+#include <itkImageFileReader.h>
+#include <itkImageRegionConstIteratorWithIndex.h>
+#include <itkRGBPixel.h>
 
 #include "gw/core/error.h"
 #include "gw/core/files.h"
@@ -213,6 +218,67 @@ TEST(FollowupOutputs, RefusesExistingOutputsWithoutForce)
   EXPECT_FALSE(fs::exists(dir / "out" / "figures" / "flag7_ses-02_NEW_T2_LESION_axial.png"))
     << "a picture of a flag this run did not raise stayed beside the report";
   EXPECT_TRUE(fs::exists(dir / "out" / "figures" / "reader_notes.txt"));
+}
+
+/// Mean grey level of the grey (not overlay-coloured) pixels of a PNG within `radius` pixels of its centre, off the
+/// crosshair's row and column.
+double
+CentreGrey(const fs::path & png, double radius)
+{
+  using RgbImage = itk::Image<itk::RGBPixel<unsigned char>, 2>;
+  auto reader = itk::ImageFileReader<RgbImage>::New();
+  reader->SetFileName(png.string());
+  reader->Update();
+  const auto * img = reader->GetOutput();
+  const long n = long(img->GetLargestPossibleRegion().GetSize()[0]);
+  double sum = 0.0;
+  int count = 0;
+  itk::ImageRegionConstIteratorWithIndex<RgbImage> it(img, img->GetLargestPossibleRegion());
+  for (; !it.IsAtEnd(); ++it)
+  {
+    const long x = it.GetIndex()[0] - n / 2, y = it.GetIndex()[1] - n / 2;
+    const auto v = it.Get();
+    if (x == 0 || y == 0 || std::hypot(double(x), double(y)) > radius || v[0] != v[1] || v[1] != v[2])
+      continue;
+    sum += v[1];
+    ++count;
+  }
+  return count ? sum / count : -1.0;
+}
+
+TEST(FollowupReport, NewEnhancementShownBesideItsReferenceAndBeforeContrast)
+{
+  // The NEW_ENHANCEMENT figure (T1w post-contrast, zoomed on the focus) stands beside the same view of the previous
+  // scan's post-contrast image (the reference) and of the same day before contrast. The phantom's focus (radius
+  // 1.5 mm inside the mass: post-contrast 1100 against 380) is bright only on the day's post-contrast view.
+  gw::testing::ScratchDir dir("fu_figures");
+  gw::phantom::StudyOptions po;
+  po.scenario = "new_enhancement";
+  po.timepoints = 2;
+  gw::phantom::GenerateStudy(po, dir / "bids");
+  gw::followup::FollowupOptions fo;
+  fo.dti = false;
+  const auto result = gw::followup::RunFollowup(ReadStudy(dir / "bids" / "sub-01"), fo, dir / "out");
+  const gw::safety::Flag * flag = nullptr;
+  for (const auto & f : result.flags)
+    if (f.code == gw::safety::code::NewEnhancement)
+      flag = &f;
+  ASSERT_NE(flag, nullptr);
+  std::string axial;
+  for (const auto & e : flag->evidence)
+    if (e.size() > 10 && e.compare(e.size() - 10, 10, "_axial.png") == 0)
+      axial = e;
+  ASSERT_FALSE(axial.empty());
+  const std::string stem = axial.substr(0, axial.size() - 4);
+  for (const std::string suffix : { "_reference.png", "_precontrast.png" })
+    ASSERT_NE(std::find(flag->evidence.begin(), flag->evidence.end(), stem + suffix), flag->evidence.end())
+      << stem + suffix << " listed as evidence";
+  // the focus is 1.5 mm across its centre: 7 pixels of the 80 mm view of 384 pixels; 5 pixels around the centre
+  const double post = CentreGrey(dir / "out" / axial, 5.0);
+  const double reference = CentreGrey(dir / "out" / (stem + "_reference.png"), 5.0);
+  const double pre = CentreGrey(dir / "out" / (stem + "_precontrast.png"), 5.0);
+  EXPECT_GT(post - reference, 40.0) << "post " << post << ", the previous scan's post " << reference;
+  EXPECT_GT(post - pre, 40.0) << "post " << post << ", before contrast " << pre;
 }
 } // namespace
 
