@@ -444,8 +444,13 @@ RefuseExisting(const fs::path & outDir, bool force)
 
 /// The structures drawn on the report's figures, by their masksInBaseline name, with their colours.
 const std::vector<std::pair<std::string, std::array<unsigned char, 3>>> kOverlayColours{
-  { "cord", { 0, 200, 0 } },     { "lesion", { 255, 40, 40 } },      { "edema", { 255, 220, 0 } },
-  { "syrinx", { 0, 200, 255 } }, { "enhancement", { 255, 0, 255 } }, { "lesion_change", { 255, 110, 0 } }
+  { "cord", { 0, 200, 0 } },
+  { "lesion", { 255, 40, 40 } },
+  { "edema", { 255, 220, 0 } },
+  { "syrinx", { 0, 200, 255 } },
+  { "enhancement", { 255, 0, 255 } },
+  { "lesion_change", { 255, 110, 0 } },
+  { "enhancement_change", { 255, 110, 0 } }
 };
 constexpr double kBrainInsetMm = 3.0; ///< a brain's search region lies this far inside its intracranial surface [mm]
 /// Fat on a T1w before contrast: above this many times the brain's median. Spin-echo T1w puts fat at 3-4 times the
@@ -454,8 +459,8 @@ constexpr double kBrainInsetMm = 3.0; ///< a brain's search region lies this far
 constexpr double kOutsideFatRatio = 2.0;
 constexpr double kZoomMm = 80.0; ///< field of view of the zoomed axial figure of a located flag [mm]
 const std::string kOverlayLegend =
-  "red lesion, orange new or enlarging since the previous scan, yellow edema, cyan syrinx, magenta enhancement, "
-  "green cord";
+  "red lesion, orange new or enlarging (lesion or enhancement) since the previous scan, yellow edema, cyan syrinx, "
+  "magenta enhancement, green cord";
 
 std::vector<report::Overlay>
 Overlays(const std::map<std::string, MaskImage::Pointer> & masks)
@@ -1773,6 +1778,7 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
             map->GetBufferPointer()[v] = 5; // enhancing before too: unchanged
         io::WriteImage(map.GetPointer(), dir / "enhancement_change_in_baseline.nii.gz", force);
         d.evidence.push_back(fs::relative(dir / "enhancement_change_in_baseline.nii.gz", outDir).string());
+        w.masksInBaseline["enhancement_change"] = NewOrEnlarging(map);
       }
     }
   }

@@ -246,6 +246,24 @@ CentreGrey(const fs::path & png, double radius)
   return count ? sum / count : -1.0;
 }
 
+/// Pixels of the "new since the previous scan" contour colour (255 110 0) within `radius` pixels of a PNG's centre.
+std::size_t
+OrangeNearCentre(const fs::path & png, double radius)
+{
+  using RgbImage = itk::Image<itk::RGBPixel<unsigned char>, 2>;
+  auto reader = itk::ImageFileReader<RgbImage>::New();
+  reader->SetFileName(png.string());
+  reader->Update();
+  const auto * img = reader->GetOutput();
+  const long n = long(img->GetLargestPossibleRegion().GetSize()[0]);
+  std::size_t count = 0;
+  itk::ImageRegionConstIteratorWithIndex<RgbImage> it(img, img->GetLargestPossibleRegion());
+  for (; !it.IsAtEnd(); ++it)
+    count += it.Get()[0] == 255 && it.Get()[1] == 110 && it.Get()[2] == 0 &&
+             std::hypot(double(it.GetIndex()[0] - n / 2), double(it.GetIndex()[1] - n / 2)) <= radius;
+  return count;
+}
+
 TEST(FollowupReport, NewEnhancementShownBesideItsReferenceAndBeforeContrast)
 {
   // The NEW_ENHANCEMENT figure (T1w post-contrast, zoomed on the focus) stands beside the same view of the previous
@@ -278,6 +296,10 @@ TEST(FollowupReport, NewEnhancementShownBesideItsReferenceAndBeforeContrast)
   const double reference = CentreGrey(dir / "out" / (stem + "_reference.png"), 5.0);
   const double pre = CentreGrey(dir / "out" / (stem + "_precontrast.png"), 5.0);
   EXPECT_GT(post - reference, 40.0) << "post " << post << ", the previous scan's post " << reference;
+  EXPECT_GE(OrangeNearCentre(dir / "out" / axial, 20.0), 10u) << "the new focus outlined in orange (new since the "
+                                                                 "previous scan) on the day's view";
+  EXPECT_EQ(OrangeNearCentre(dir / "out" / (stem + "_reference.png"), 20.0), 0u)
+    << "the reference scan's own structures: nothing new there";
   EXPECT_GT(post - pre, 40.0) << "post " << post << ", before contrast " << pre;
 }
 } // namespace
