@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include <itkImageFileReader.h>
 #include <itkImageRegionConstIterator.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -146,5 +147,15 @@ MakeMask(const SizeType & size, const SpacingType & spacing, const PointType & o
   img->Allocate();
   img->FillBuffer(0);
   return img;
+}
+Picture::Pointer
+ReadPicture(const fs::path & png)
+{
+  auto reader = itk::ImageFileReader<Picture>::New();
+  reader->SetFileName(png.string());
+  reader->Update();
+  Picture::Pointer picture = reader->GetOutput();
+  picture->DisconnectPipeline();
+  return picture;
 }
 } // namespace gw::testing

@@ -7,9 +7,7 @@
 
 #include <gtest/gtest.h>
 
-#include <itkImageFileReader.h>
 #include <itkImageRegionConstIteratorWithIndex.h>
-#include <itkRGBPixel.h>
 
 #include "gw/core/error.h"
 #include "gw/core/files.h"
@@ -225,15 +223,11 @@ TEST(FollowupOutputs, RefusesExistingOutputsWithoutForce)
 double
 CentreGrey(const fs::path & png, double radius)
 {
-  using RgbImage = itk::Image<itk::RGBPixel<unsigned char>, 2>;
-  auto reader = itk::ImageFileReader<RgbImage>::New();
-  reader->SetFileName(png.string());
-  reader->Update();
-  const auto * img = reader->GetOutput();
+  const auto img = gw::testing::ReadPicture(png);
   const long n = long(img->GetLargestPossibleRegion().GetSize()[0]);
   double sum = 0.0;
   int count = 0;
-  itk::ImageRegionConstIteratorWithIndex<RgbImage> it(img, img->GetLargestPossibleRegion());
+  itk::ImageRegionConstIteratorWithIndex<gw::testing::Picture> it(img, img->GetLargestPossibleRegion());
   for (; !it.IsAtEnd(); ++it)
   {
     const long x = it.GetIndex()[0] - n / 2, y = it.GetIndex()[1] - n / 2;
@@ -250,14 +244,10 @@ CentreGrey(const fs::path & png, double radius)
 std::size_t
 OrangeNearCentre(const fs::path & png, double radius)
 {
-  using RgbImage = itk::Image<itk::RGBPixel<unsigned char>, 2>;
-  auto reader = itk::ImageFileReader<RgbImage>::New();
-  reader->SetFileName(png.string());
-  reader->Update();
-  const auto * img = reader->GetOutput();
+  const auto img = gw::testing::ReadPicture(png);
   const long n = long(img->GetLargestPossibleRegion().GetSize()[0]);
   std::size_t count = 0;
-  itk::ImageRegionConstIteratorWithIndex<RgbImage> it(img, img->GetLargestPossibleRegion());
+  itk::ImageRegionConstIteratorWithIndex<gw::testing::Picture> it(img, img->GetLargestPossibleRegion());
   for (; !it.IsAtEnd(); ++it)
     count += it.Get()[0] == 255 && it.Get()[1] == 110 && it.Get()[2] == 0 &&
              std::hypot(double(it.GetIndex()[0] - n / 2), double(it.GetIndex()[1] - n / 2)) <= radius;

@@ -23,10 +23,8 @@
 
 #include <gtest/gtest.h>
 
-#include <itkImageFileReader.h>
 #include <itkImageRegionIteratorWithIndex.h>
 #include <itkMatrixOffsetTransformBase.h>
-#include <itkRGBPixel.h>
 
 #include "gw/core/files.h"
 #include "gw/followup/pipeline.h"
@@ -373,18 +371,14 @@ TEST(FollowupBrainActivity, NewLesionFigureShowsItsContourZoomed)
     if (e.find("_axial.png") != std::string::npos)
       axial = e;
   ASSERT_FALSE(axial.empty()) << "the flag lists its axial figure as evidence";
-  using RgbImage = itk::Image<itk::RGBPixel<unsigned char>, 2>;
-  auto reader = itk::ImageFileReader<RgbImage>::New();
-  reader->SetFileName((scratch / "out" / axial).string());
-  reader->Update();
-  const auto * png = reader->GetOutput();
+  const auto png = gw::testing::ReadPicture(scratch / "out" / axial);
   const auto size = png->GetLargestPossibleRegion().GetSize();
   // 80 mm in 384 pixels (the whole 96 mm image at half its 1 mm spacing would be 192)
   EXPECT_EQ(size[0], 384u);
   EXPECT_EQ(size[1], 384u);
   // orange pixels within 10 mm (48 pixels) of the centre: the new lesion's contour (semi-axes 4 x 4 x 5 mm)
   std::size_t orange = 0, orangeFar = 0;
-  itk::ImageRegionConstIteratorWithIndex<RgbImage> it(png, png->GetLargestPossibleRegion());
+  itk::ImageRegionConstIteratorWithIndex<gw::testing::Picture> it(png, png->GetLargestPossibleRegion());
   for (; !it.IsAtEnd(); ++it)
     if (it.Get()[0] == 255 && it.Get()[1] == 110 && it.Get()[2] == 0)
     {
@@ -401,10 +395,7 @@ TEST(FollowupBrainActivity, NewLesionFigureShowsItsContourZoomed)
   {
     const std::string file = axial.substr(0, axial.size() - 4) + suffix;
     EXPECT_NE(std::find(flag->evidence.begin(), flag->evidence.end(), file), flag->evidence.end()) << file;
-    reader->SetFileName((scratch / "out" / file).string());
-    reader->Modified();
-    reader->Update();
-    const auto * img = reader->GetOutput();
+    const auto img = gw::testing::ReadPicture(scratch / "out" / file);
     auto mean = [&](long x0, long y0)
     {
       double sum = 0.0;

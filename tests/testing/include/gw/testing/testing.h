@@ -10,6 +10,9 @@
 
 #include <gtest/gtest.h>
 
+#include <itkImage.h>
+#include <itkRGBPixel.h>
+
 #include "gw/core/random.h"
 #include "gw/core/types.h"
 
@@ -59,6 +62,11 @@ RunResult Run(const std::vector<std::string> & argv, const std::vector<std::stri
 FloatImage::Pointer MakeImage(const SizeType & size, const SpacingType & spacing, const PointType & origin,
                               float value = 0.0f);
 MaskImage::Pointer MakeMask(const SizeType & size, const SpacingType & spacing, const PointType & origin);
+
+/// \brief A report picture (8-bit RGB, as gw::report writes them).
+using Picture = itk::Image<itk::RGBPixel<unsigned char>, 2>;
+/// \brief Reads a report picture (PNG).
+Picture::Pointer ReadPicture(const fs::path & png);
 } // namespace gw::testing
 
 /// Skips the test (GTEST_SKIP) when the external data set is absent; binds `var` to the path of `sub` in it.
