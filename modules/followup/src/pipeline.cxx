@@ -1840,8 +1840,8 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
       }
       else if (r > 0)
         --r;
-      if (&work[r] != &w && work[r].anatInBaseline.count(roleShown))
-        reference = &work[r];
+      if (&work[r] != &w && work[r].registrationPassed && work[r].anatInBaseline.count(roleShown))
+        reference = &work[r]; // (a scan that failed its registration gate is not shown as aligned)
     }
     for (const auto & [plane, planeName] : std::vector<std::pair<report::Plane, std::string>>{
            { report::Plane::Axial, "axial" }, { report::Plane::Sagittal, "sagittal" } })
