@@ -141,28 +141,30 @@ public:
   double operator()(const Vec & p) const
   {
     const Vec ci = Index(p);
-    long i0[3];
-    double w[3];
+    // per axis: the two neighbouring indices and their weights (the upper one clamped on a one-voxel axis)
+    long lo[3], hi[3];
+    double wLo[3], wHi[3];
     for (int k = 0; k < 3; ++k)
     {
       if (!(ci[k] >= 0.0 && ci[k] <= double(m_Size[k] - 1)))
         return 0.0;
-      i0[k] = std::min(long(ci[k]), m_Size[k] - 2 < 0 ? 0 : m_Size[k] - 2);
-      w[k] = m_Size[k] > 1 ? ci[k] - double(i0[k]) : 0.0;
+      lo[k] = std::min(long(ci[k]), m_Size[k] - 2 < 0 ? 0 : m_Size[k] - 2);
+      hi[k] = std::min(lo[k] + 1, m_Size[k] - 1);
+      wHi[k] = m_Size[k] > 1 ? ci[k] - double(lo[k]) : 0.0;
+      wLo[k] = 1.0 - wHi[k];
     }
+    const long rowY[2] = { lo[1] * m_Size[0], hi[1] * m_Size[0] };
+    const long sliceZ[2] = { lo[2] * m_Size[0] * m_Size[1], hi[2] * m_Size[0] * m_Size[1] };
+    const long colX[2] = { lo[0], hi[0] };
+    const double wx[2] = { wLo[0], wHi[0] }, wy[2] = { wLo[1], wHi[1] }, wz[2] = { wLo[2], wHi[2] };
+    // the corners in the order x fastest, each weight the product of its axes' weights in axis order
     double v = 0.0;
     for (int c = 0; c < 8; ++c)
     {
-      long idx[3];
-      double weight = 1.0;
-      for (int k = 0; k < 3; ++k)
-      {
-        const int bit = (c >> k) & 1;
-        idx[k] = std::min(i0[k] + bit, m_Size[k] - 1);
-        weight *= bit ? w[k] : 1.0 - w[k];
-      }
+      const int bx = c & 1, by = (c >> 1) & 1, bz = (c >> 2) & 1;
+      const double weight = wx[bx] * wy[by] * wz[bz];
       if (weight > 0.0)
-        v += weight * double(m_Data[(idx[2] * m_Size[1] + idx[1]) * m_Size[0] + idx[0]]);
+        v += weight * double(m_Data[sliceZ[bz] + rowY[by] + colX[bx]]);
     }
     return v;
   }
