@@ -394,7 +394,18 @@ SegmentEnhancement(const FloatImage * pre, const FloatImage * post, const MaskIm
   }
   r.seedThreshold = p.kSeed;
   r.growThreshold = p.kGrow;
-  const auto mask = Hysteresis(seed, grow, g);
+  auto mask = Hysteresis(seed, grow, g);
+  // a cluster above the grow level as large as a nodule a few millimetres across enhances without a seed voxel: thick
+  // slices and resampling spread its contrast over its neighbours, below the seed level
+  if (p.extentMm3 > 0)
+  {
+    std::vector<std::size_t> sizes;
+    const auto lab = Components(grow.data(), g, sizes);
+    const double voxel = g.spacing[0] * g.spacing[1] * g.spacing[2];
+    for (std::size_t i = 0; i < mask.size(); ++i)
+      if (lab[i] && double(sizes[lab[i]]) * voxel >= p.extentMm3)
+        mask[i] = 1;
+  }
   Finish(r, mask, pre, p.minVoxels, p.minVolume);
   return r;
 }

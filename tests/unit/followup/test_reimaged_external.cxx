@@ -268,6 +268,31 @@ TEST(FollowupReimagedExternal, TumourExamReimagedWithPlantedChangesRaisesExactly
   EXPECT_LT(volumes[gw::safety::code::NewT2Lesion][0], 2.0 * 524.0);
 }
 
+TEST(FollowupReimagedExternal, TumourExamSmallEnhancingNodules)
+{
+  // Enhancing spheres (+120 % of the local signal on the T1w post) of radius 1.5, 2 and 3 mm (14, 34 and 113 mm^3)
+  // in white matter the exam shows normal, in one re-imaged follow-up. Resampled by the re-imaging and again by the
+  // T1w pair's alignment (the pair lies 10 degrees apart), on 5.5 mm slices, the 3 mm sphere peaked at 4.7 sigmas
+  // with 16 voxels above the grow level: the seed level (5) alone missed it, the cluster's extent (71 mm^3 >= 50)
+  // finds it. At +600 % all three are found, the 3 mm one at (-39.8, 38.1, 0.8) in the baseline's space; the two
+  // smaller ones stay below the detection limit at +120 %.
+  GW_REQUIRE_EXTERNAL(dir, "nifti/pre_post_gadolinium");
+  gw::testing::ScratchDir scratch("fu_tcga_nodules");
+  const std::vector<Plant> plants{ { "t1_post_gad.nii.gz", { { 160, 40, 12 } }, 1.5, 1.2 },
+                                   { "t1_post_gad.nii.gz", { { 76, 76, 12 } }, 2.0, 1.2 },
+                                   { "t1_post_gad.nii.gz", { { 88, 40, 12 } }, 3.0, 1.2 } };
+  const auto result = RunReimaged(dir, kTumourExam, "brain", scratch.Path(), plants);
+  ASSERT_EQ(result.timepoints.size(), 2u);
+  ASSERT_EQ(result.flags.size(), 1u) << Describe(result.flags);
+  const auto & f = result.flags[0];
+  EXPECT_EQ(f.code, gw::safety::code::NewEnhancement) << f.message;
+  ASSERT_TRUE(f.location);
+  EXPECT_LT(std::hypot((*f.location)[0] + 39.8, (*f.location)[1] - 38.1, (*f.location)[2] - 0.8), 3.0)
+    << "at the 3 mm sphere (tolerance: 3 mm)";
+  EXPECT_GT(f.value, 0.25 * 113.0) << "measured 67 mm^3 (the sphere: 113); at least a quarter";
+  EXPECT_LT(f.value, 4.0 * 113.0) << "at most four times";
+}
+
 TEST(FollowupReimagedExternal, TumourExamReimagedTwiceRaisesOnlyTheLesionNewAtTheSecond)
 {
   // Two follow-ups, each turned its own way, and a FLAIR lesion (5 mm radius, +80 %) that appears at the second. The

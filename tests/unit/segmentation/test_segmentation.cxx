@@ -774,6 +774,50 @@ TEST(SegmentationEnhancement, DifferentGridsRejected)
   EXPECT_THROW(SegmentEnhancement(e.pre, other, nullptr), gw::Error);
 }
 
+TEST(SegmentationEnhancement, WideFaintFocusFoundByItsExtent)
+{
+  // A focus 6 mm across (voxel centres within 3 mm: 123 mm^3) whose every voxel enhances by about 4.2 sigmas: above
+  // the grow level (3.5), below the seed level (5), as thick slices and resampling leave a small nodule. Around it
+  // the post-contrast image is the pre-contrast one scaled (no independent noise there), so its z is exact.
+  auto e = MakeEnhancement(false, 31);
+  const PointType centre(std::array<double, 3>{ 30.0, 30.0, 20.0 }.data());
+  itk::ImageRegionIteratorWithIndex<FloatImage> it(e.post, e.post->GetLargestPossibleRegion());
+  for (; !it.IsAtEnd(); ++it)
+  {
+    const auto idx = it.GetIndex();
+    if (std::abs(idx[0] - 30) <= 6 && std::abs(idx[1] - 30) <= 6 && std::abs(idx[2] - 20) <= 6)
+      it.Set(1.3f * e.pre->GetPixel(idx));
+  }
+  const double sigma = SegmentEnhancement(e.pre, e.post, nullptr).tissueSigma;
+  for (it.GoToBegin(); !it.IsAtEnd(); ++it)
+  {
+    PointType q;
+    e.post->TransformIndexToPhysicalPoint(it.GetIndex(), q);
+    if (q.EuclideanDistanceTo(centre) <= 3.0 + 1e-9)
+      it.Set(it.Get() + float(1.3 * 4.2 * sigma));
+  }
+  IndexType c;
+  e.pre->TransformPhysicalPointToIndex(centre, c);
+  const auto r = SegmentEnhancement(e.pre, e.post, nullptr);
+  std::size_t inFocus = 0;
+  for (it.GoToBegin(); !it.IsAtEnd(); ++it)
+  {
+    PointType q;
+    e.post->TransformIndexToPhysicalPoint(it.GetIndex(), q);
+    if (q.EuclideanDistanceTo(centre) > 3.0 + 1e-9)
+      continue;
+    ++inFocus;
+    const float z = r.zMap->GetPixel(it.GetIndex());
+    ASSERT_TRUE(z > 3.5f && z < 5.0f) << "the premise: between the grow and the seed levels, z " << z;
+  }
+  EXPECT_EQ(inFocus, 123u);
+  EXPECT_EQ(r.mask->GetPixel(c), 1) << "found by its extent (123 mm^3 against 50)";
+  EnhancementParams seedOnly;
+  seedOnly.extentMm3 = 0.0;
+  EXPECT_EQ(SegmentEnhancement(e.pre, e.post, nullptr, seedOnly).mask->GetPixel(c), 0) << "missed by the seed alone";
+  // (noise alone forms no such cluster: NoiseOnlyGivesNoCluster runs with the same defaults)
+}
+
 TEST(SegmentationEnhancement, NoDataInEitherImageIsNotSearched)
 {
   // A pre-contrast series with no data (exact zeros) over x >= 50, where the post-contrast one, aligned from
