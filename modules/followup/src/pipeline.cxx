@@ -1825,23 +1825,14 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
     const FloatImage * image = w.anatInBaseline.at(roleShown);
     const auto overlays = Overlays(w.masksInBaseline);
     const PointType centre = flag.location ? FromPoint(*flag.location) : report::ImageCenter(image);
-    // the scan the flag was measured against (its reference, "previous (t0)", "nadir (t1)"...; the previous scan for
-    // one measured against "all earlier scans"), shown beside the finding with the same view, so that a reader sees
-    // what changed
+    // the scan the flag was measured against (its reference timepoint), shown beside the finding with the same view,
+    // so that a reader sees what changed; a scan that failed its registration gate is not shown as aligned
     const Work * reference = nullptr;
+    if (const auto it = index.find(flag.referenceTimepoint); it != index.end())
     {
-      std::size_t r = index[flag.timepoint];
-      const auto open = flag.reference.rfind('('), close = flag.reference.rfind(')');
-      if (open != std::string::npos && close != std::string::npos && close > open + 1)
-      {
-        const auto it = index.find(flag.reference.substr(open + 1, close - open - 1));
-        if (it != index.end())
-          r = it->second;
-      }
-      else if (r > 0)
-        --r;
-      if (&work[r] != &w && work[r].registrationPassed && work[r].anatInBaseline.count(roleShown))
-        reference = &work[r]; // (a scan that failed its registration gate is not shown as aligned)
+      const Work & r = work[it->second];
+      if (&r != &w && r.registrationPassed && r.anatInBaseline.count(roleShown))
+        reference = &r;
     }
     for (const auto & [plane, planeName] : std::vector<std::pair<report::Plane, std::string>>{
            { report::Plane::Axial, "axial" }, { report::Plane::Sagittal, "sagittal" } })
@@ -1862,9 +1853,9 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
       }
       const std::string view = planeName + (zoom ? " " + Fixed(kZoomMm, 0) + " mm around the finding" : std::string());
       auto add = [&](const FloatImage * shown, const std::vector<report::Overlay> & ov, const std::string & name,
-                     const std::string & caption, const report::SnapshotOptions & options)
+                     const std::string & caption, const report::SnapshotOptions & snapshot)
       {
-        report::WriteSnapshot(shown, ov, centre, plane, figures / name, force, options);
+        report::WriteSnapshot(shown, ov, centre, plane, figures / name, force, snapshot);
         content.figures.push_back({ "figures/" + name, caption, flag.timepoint, flag.code });
         flag.evidence.push_back("figures/" + name);
       };

@@ -26,6 +26,14 @@ Num(double v)
   return os.str();
 }
 
+/// The flag's reference: `kind` ("previous", "nadir", "baseline") of timepoint `id`, as text and as the timepoint.
+void
+Refer(Flag & f, const std::string & kind, const std::string & id)
+{
+  f.reference = kind + " (" + id + ")";
+  f.referenceTimepoint = id;
+}
+
 double
 Distance(const Point & a, const Point & b)
 {
@@ -125,7 +133,7 @@ Evaluate(const std::vector<TimepointData> & tps, const Rules & rules)
         f.currentValue = c.volumeAfter;
         f.threshold = rules.newEnhancementMinVolume;
         f.unit = "mm^3";
-        f.reference = "previous (" + prev.id + ")";
+        Refer(f, "previous", prev.id);
         f.location = c.location;
         f.message = "new contrast-enhancing focus of " + Num(c.volumeAfter) + " mm^3 absent on " + prev.id;
       }
@@ -140,7 +148,7 @@ Evaluate(const std::vector<TimepointData> & tps, const Rules & rules)
         f.currentValue = c.volumeAfter;
         f.threshold = rules.newLesionMinVolume;
         f.unit = "mm^3";
-        f.reference = "previous (" + prev.id + ")";
+        Refer(f, "previous", prev.id);
         f.location = c.location;
         f.message = "new T2 lesion of " + Num(c.volumeAfter) + " mm^3 absent on " + prev.id;
       }
@@ -156,7 +164,7 @@ Evaluate(const std::vector<TimepointData> & tps, const Rules & rules)
           f.value = relative ? dv / c.volumeBefore : c.extension;
           f.threshold = relative ? rules.enlargingRelative : rules.enlargingMinExtension;
           f.unit = relative ? "fraction" : "mm";
-          f.reference = "previous (" + prev.id + ")";
+          Refer(f, "previous", prev.id);
           f.referenceValue = c.volumeBefore;
           f.currentValue = c.volumeAfter;
           f.location = c.location;
@@ -179,7 +187,7 @@ Evaluate(const std::vector<TimepointData> & tps, const Rules & rules)
         f.value = before > 0 ? dv / before : dv;
         f.threshold = before > 0 ? rules.edemaRelative : rules.edemaAbsolute;
         f.unit = before > 0 ? "fraction" : "mm^3";
-        f.reference = "previous (" + prev.id + ")";
+        Refer(f, "previous", prev.id);
         f.referenceValue = before;
         f.currentValue = after;
         f.location = cur.edema->location;
@@ -206,7 +214,7 @@ Evaluate(const std::vector<TimepointData> & tps, const Rules & rules)
           f.value = dv / ref;
           f.threshold = rules.massVolumeRelative;
           f.unit = "fraction";
-          f.reference = "nadir (" + tps[nVol].id + ")";
+          Refer(f, "nadir", tps[nVol].id);
           f.referenceValue = ref;
           f.currentValue = cur.mass->volume;
           f.location = cur.mass->location;
@@ -227,7 +235,7 @@ Evaluate(const std::vector<TimepointData> & tps, const Rules & rules)
           f.value = ds / ref;
           f.threshold = rules.massSpdRelative;
           f.unit = "fraction";
-          f.reference = "nadir (" + tps[nSpd].id + ")";
+          Refer(f, "nadir", tps[nSpd].id);
           f.referenceValue = ref;
           f.currentValue = cur.mass->spd;
           f.location = cur.mass->location;
@@ -251,6 +259,7 @@ Evaluate(const std::vector<TimepointData> & tps, const Rules & rules)
         f.threshold = rules.newSyrinxMinVolume;
         f.unit = "mm^3";
         f.reference = "all earlier scans";
+        f.referenceTimepoint = prev.id; // the latest of them
         f.location = cur.syrinx->location;
         f.message = "new syrinx of " + Num(cur.syrinx->volume) + " mm^3, AP " + Num(cur.syrinx->apDiameter) +
                     " mm, length " + Num(cur.syrinx->length) + " mm";
@@ -301,7 +310,7 @@ Evaluate(const std::vector<TimepointData> & tps, const Rules & rules)
             f.value = value;
             f.threshold = threshold;
             f.unit = unit;
-            f.reference = "nadir (" + tps[n].id + ")";
+            Refer(f, "nadir", tps[n].id);
             f.referenceValue = ref.volume;
             f.currentValue = now.volume;
             f.location = now.location;
@@ -321,7 +330,7 @@ Evaluate(const std::vector<TimepointData> & tps, const Rules & rules)
         f.value = d / *base.cordAp;
         f.threshold = rules.cordSwellingRelative;
         f.unit = "fraction";
-        f.reference = "baseline (" + base.id + ")";
+        Refer(f, "baseline", base.id);
         f.referenceValue = *base.cordAp;
         f.currentValue = *cur.cordAp;
         f.message = "cord AP diameter at the graft site " + Percent(f.value) + " (" + Num(*base.cordAp) + " -> " +
@@ -348,7 +357,7 @@ Evaluate(const std::vector<TimepointData> & tps, const Rules & rules)
         f.value = -rel;
         f.threshold = -rules.faDeclineRelative;
         f.unit = "fraction";
-        f.reference = "baseline (" + base.id + ")";
+        Refer(f, "baseline", base.id);
         f.referenceValue = *b;
         f.currentValue = *c;
         f.message = std::string("FA ") + name + " " + Percent(-rel) + " (" + Num(*b) + " -> " + Num(*c) + ")";

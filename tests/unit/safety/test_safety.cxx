@@ -80,6 +80,7 @@ TEST(SafetyFlags, MassGrowthAgainstNadirWithFloor)
   ASSERT_EQ(flags.size(), 1u);
   EXPECT_EQ(flags[0].code, code::MassGrowth);
   EXPECT_EQ(flags[0].reference, "nadir (ses-02)");
+  EXPECT_EQ(flags[0].referenceTimepoint, "ses-02");
   EXPECT_NEAR(flags[0].value, 0.425, 1e-12); // (570-400)/400 exactly
   // a tiny mass: +100% but under the absolute floor of 20 mm^3 -> no flag
   tps[0].mass = Mass(10, 4);
@@ -259,6 +260,7 @@ TEST(SafetyFlags, EnlargingLesionByRelativeVolumeOrByExtension)
   EXPECT_DOUBLE_EQ(flags[0].referenceValue, 100.0);
   EXPECT_DOUBLE_EQ(flags[0].currentValue, 180.0);
   EXPECT_EQ(flags[0].reference, "previous (a)");
+  EXPECT_EQ(flags[0].referenceTimepoint, "a");
   EXPECT_DOUBLE_EQ((*flags[1].location)[0], 3.0);
   EXPECT_EQ(flags[1].unit, "mm");
   EXPECT_DOUBLE_EQ(flags[1].value, 4.0);

@@ -86,6 +86,9 @@ struct Flag
   double threshold = 0.0;
   std::string unit;      ///< "fraction", "mm^3", "mm", "mm^2", "voxels"
   std::string reference; ///< "baseline", "nadir (ses-02)", "previous (ses-01)"
+  /// the timepoint that reference names (the previous one for "all earlier scans"; empty for a bare "baseline"), for
+  /// pictures of the flag beside that scan; not written (`reference` names it)
+  std::string referenceTimepoint;
   double referenceValue = 0.0;
   double currentValue = 0.0;
   std::optional<Point> location;
