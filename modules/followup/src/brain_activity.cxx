@@ -227,7 +227,7 @@ constexpr double kMinLesionMm = 3.0;
 /// The block of voxels a new lesion of at least kMinLesionMm holds in the plane of `grid`'s two finer axes (all but
 /// seg::CoarsestAxis): it contains an axis-aligned square of side kMinLesionMm / sqrt(2), so floor(side / spacing)
 /// voxel centres along each in-plane axis (one along the coarsest axis). All ones when the grid is too coarse for the
-/// test (fewer than two centres along both in-plane axes).
+/// test (fewer than two centres along both in-plane axes): every candidate holds that block.
 std::array<long, 3>
 LesionBlock(const itk::ImageBase<3> * grid)
 {
@@ -502,8 +502,7 @@ SubtractionActivity(const FloatImage * beforeRaw, const FloatImage * afterRaw, c
             ac.reason = "its contrast against the surroundings did not rise";
           else if (ac.localAfter < 2.0 * ac.localBefore)
             ac.reason = "it was already bright and its contrast less than doubled";
-          else if (ac.earlierLesions.empty() && block != std::array<long, 3>{ 1, 1, 1 } &&
-                   !HoldsBlock(labels, c.label, box.at(c.label), block))
+          else if (ac.earlierLesions.empty() && !HoldsBlock(labels, c.label, box.at(c.label), block))
             ac.reason = "thinner than a lesion: no block of " + std::to_string(block[0]) + " x " +
                         std::to_string(block[1]) + " x " + std::to_string(block[2]) +
                         " voxels, which a lesion 3 mm across holds (a line along an edge)";

@@ -309,7 +309,8 @@ Distance(const std::uint8_t * buf, const Grid & g)
 }
 
 std::vector<std::uint8_t>
-Hysteresis(const std::vector<std::uint8_t> & seed, const std::vector<std::uint8_t> & grow, const Grid & g)
+Hysteresis(const std::vector<std::uint8_t> & seed, const std::vector<std::uint8_t> & grow, const Grid & g,
+           std::size_t extentVoxels)
 {
   std::vector<std::uint8_t> both(grow.size());
   for (std::size_t i = 0; i < both.size(); ++i)
@@ -317,6 +318,8 @@ Hysteresis(const std::vector<std::uint8_t> & seed, const std::vector<std::uint8_
   std::vector<std::size_t> sizes;
   const auto lab = Components(both.data(), g, sizes);
   std::vector<std::uint8_t> keep(sizes.size(), 0);
+  for (std::size_t l = 1; extentVoxels > 0 && l < sizes.size(); ++l)
+    keep[l] = sizes[l] >= extentVoxels;
   for (std::size_t i = 0; i < both.size(); ++i)
     if (seed[i])
       keep[lab[i]] = 1;

@@ -72,9 +72,10 @@ std::vector<std::uint32_t> Components(const std::uint8_t * buf, const Grid & g, 
 /// Distance [mm] to the nearest voxel with buf != 0 (huge when none).
 std::vector<float> Distance(const std::uint8_t * buf, const Grid & g);
 
-/// Hysteresis: components of (grow) that contain at least one (seed) voxel; returns a 0/1 buffer.
+/// Hysteresis: components of (grow or seed) that contain at least one (seed) voxel, or at least `extentVoxels` voxels
+/// (0: no such rule); returns a 0/1 buffer.
 std::vector<std::uint8_t> Hysteresis(const std::vector<std::uint8_t> & seed, const std::vector<std::uint8_t> & grow,
-                                     const Grid & g);
+                                     const Grid & g, std::size_t extentVoxels = 0);
 
 /// Closing with the 6-neighbourhood, per-component hole filling (3D, from the border), and a majority rim
 /// (voxels with >= 10 of 27 neighbourhood voxels set are added), all limited to `allowed` (may be empty).

@@ -331,7 +331,7 @@ SegmentEnhancement(const FloatImage * pre, const FloatImage * post, const MaskIm
       t[i] = a[i] > thr;
   }
   // No data: a voxel where either image is exactly zero (outside what a resampled series covered, a zero-filled
-  // wedge or slab end) and its neighbours within kNoDataMarginMm (interpolation spreads the edge) tell nothing of
+  // wedge or slab end) and its neighbours within noDataMarginMm (interpolation spreads the edge) tell nothing of
   // enhancement; a post-contrast series aligned from another position covers tissue the pre-contrast one does not,
   // and against pre's zeros its signal reads as enhancement.
   {
@@ -394,18 +394,11 @@ SegmentEnhancement(const FloatImage * pre, const FloatImage * post, const MaskIm
   }
   r.seedThreshold = p.kSeed;
   r.growThreshold = p.kGrow;
-  auto mask = Hysteresis(seed, grow, g);
   // a cluster above the grow level as large as a nodule a few millimetres across enhances without a seed voxel: thick
   // slices and resampling spread its contrast over its neighbours, below the seed level
-  if (p.extentMm3 > 0)
-  {
-    std::vector<std::size_t> sizes;
-    const auto lab = Components(grow.data(), g, sizes);
-    const double voxel = g.spacing[0] * g.spacing[1] * g.spacing[2];
-    for (std::size_t i = 0; i < mask.size(); ++i)
-      if (lab[i] && double(sizes[lab[i]]) * voxel >= p.extentMm3)
-        mask[i] = 1;
-  }
+  const double voxel = g.spacing[0] * g.spacing[1] * g.spacing[2];
+  const std::size_t extentVoxels = p.extentMm3 > 0 ? std::size_t(std::ceil(p.extentMm3 / voxel - 1e-9)) : 0;
+  const auto mask = Hysteresis(seed, grow, g, extentVoxels);
   Finish(r, mask, pre, p.minVoxels, p.minVolume);
   return r;
 }
