@@ -371,25 +371,6 @@ CorrectBorderFa(const dti::ScalarMaps & maps, const MaskImage * cordMask, const 
 MaskImage::Pointer
 EnhancingAnywhere(const segmentation::EnhancementResult & e)
 {
-  const FloatImage * z = e.zMap;
-  const std::size_t n = z->GetLargestPossibleRegion().GetNumberOfPixels();
-  auto grow = MaskImage::New();
-  grow->CopyInformation(z);
-  grow->SetRegions(z->GetLargestPossibleRegion());
-  grow->Allocate();
-  for (std::size_t v = 0; v < n; ++v)
-    grow->GetBufferPointer()[v] = z->GetBufferPointer()[v] > e.growThreshold ? 1 : 0;
-  std::vector<segmentation::Component> components;
-  const auto labels = segmentation::LabelComponents(grow, 1, 0.0, &components);
-  std::set<int> seeded;
-  for (const auto & c : components)
-    if (c.voxels >= kEarlierEnhancementMinVoxels)
-      seeded.insert(c.label);
-  for (std::size_t v = 0; v < n; ++v)
-    if (z->GetBufferPointer()[v] > e.seedThreshold)
-      seeded.insert(labels->GetBufferPointer()[v]);
-  for (std::size_t v = 0; v < n; ++v)
-    grow->GetBufferPointer()[v] = seeded.count(labels->GetBufferPointer()[v]) ? 1 : 0;
-  return grow;
+  return segmentation::HysteresisMask(e.zMap, e.seedThreshold, e.growThreshold, kEarlierEnhancementMinVoxels);
 }
 } // namespace gw::followup::detail

@@ -676,6 +676,25 @@ LabelComponents(const MaskImage * mask, std::size_t minVoxels, double minVolume,
   return labels;
 }
 
+MaskImage::Pointer
+HysteresisMask(const FloatImage * map, double seed, double grow, std::size_t extentVoxels)
+{
+  if (!map)
+    ThrowInternal("HysteresisMask: null map");
+  const Grid g = GridOf(map);
+  const float * v = map->GetBufferPointer();
+  std::vector<std::uint8_t> s(g.Count()), gr(g.Count());
+  for (std::size_t i = 0; i < g.Count(); ++i)
+  {
+    s[i] = v[i] > seed;
+    gr[i] = v[i] > grow;
+  }
+  const auto kept = Hysteresis(s, gr, g, extentVoxels);
+  auto out = NewMask(map);
+  std::copy(kept.begin(), kept.end(), out->GetBufferPointer());
+  return out;
+}
+
 std::vector<Component>
 DescribeLabels(const LabelImage * labels)
 {

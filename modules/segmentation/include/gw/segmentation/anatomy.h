@@ -68,6 +68,10 @@ struct Component
 LabelImage::Pointer LabelComponents(const MaskImage * mask, std::size_t minVoxels, double minVolume,
                                     std::vector<Component> * components = nullptr);
 
+/// \brief Hysteresis on a map: the 26-connected components of its voxels above `grow` that hold a voxel above `seed`,
+/// or at least `extentVoxels` voxels (0: no such rule); a 0/1 mask on the map's grid.
+MaskImage::Pointer HysteresisMask(const FloatImage * map, double seed, double grow, std::size_t extentVoxels = 0);
+
 /// \brief Components of an existing label map (each non-zero label value is one component).
 std::vector<Component> DescribeLabels(const LabelImage * labels);
 
