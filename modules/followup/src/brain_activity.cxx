@@ -224,15 +224,14 @@ Fell(double before, double after, const ActivityParams & params)
 /// The smallest new lesion counted (MAGNIMS: a new T2 lesion is at least 3 mm across) [mm].
 constexpr double kMinLesionMm = 3.0;
 
-/// The block of voxels a new lesion of at least kMinLesionMm holds in the plane of `grid`'s two finer axes (all but
-/// seg::CoarsestAxis): it contains an axis-aligned square of side kMinLesionMm / sqrt(2), so floor(side / spacing)
-/// voxel centres along each in-plane axis (one along the coarsest axis). All ones when the grid is too coarse for the
-/// test (fewer than two centres along both in-plane axes): every candidate holds that block.
+/// The block of voxels a new lesion of at least kMinLesionMm holds in the plane of `grid`'s two axes other than
+/// `coarsest` (the acquisition's coarsest axis): it contains an axis-aligned square of side kMinLesionMm / sqrt(2), so
+/// floor(side / spacing) voxel centres along each in-plane axis (one along the coarsest axis). All ones when the grid
+/// is too coarse for the test (fewer than two centres along both in-plane axes): every candidate holds that block.
 std::array<long, 3>
-LesionBlock(const itk::ImageBase<3> * grid)
+LesionBlock(const itk::ImageBase<3> * grid, int coarsest)
 {
   const auto sp = grid->GetSpacing();
-  const int coarsest = seg::CoarsestAxis(grid);
   std::array<long, 3> block{ 1, 1, 1 };
   for (int k = 0; k < 3; ++k)
     if (k != coarsest)
@@ -309,6 +308,15 @@ SubtractionActivity(const FloatImage * beforeRaw, const FloatImage * afterRaw, c
   if (!seg::SameGrid(beforeRaw, afterRaw) || !seg::SameGrid(beforeRaw, brain) ||
       (valid && !seg::SameGrid(beforeRaw, valid)) || (beforeLesions && !seg::SameGrid(beforeRaw, beforeLesions)))
     ThrowInternal("lesion activity: images and masks must share one grid");
+  // the grid as the earlier scan was acquired (a refined grid's spacing times its refinement): its thick slice axis
+  auto acquired = FloatImage::New();
+  acquired->CopyInformation(beforeRaw);
+  {
+    auto spacing = beforeRaw->GetSpacing();
+    for (unsigned int k = 0; k < 3; ++k)
+      spacing[k] *= double(std::max(1u, params.refinement[k]));
+    acquired->SetSpacing(spacing);
+  }
   const auto before = Smooth(beforeRaw, params.smoothingMm);
   const auto after = Smooth(afterRaw, params.smoothingMm);
   const std::size_t n = before->GetLargestPossibleRegion().GetNumberOfPixels();
@@ -340,15 +348,16 @@ SubtractionActivity(const FloatImage * beforeRaw, const FloatImage * afterRaw, c
   std::vector<float> zbBlurred;
   {
     const auto size = before->GetLargestPossibleRegion().GetSize();
-    const int axis = seg::ThickSliceAxis(before);
+    const int axis = seg::ThickSliceAxis(acquired);
+    const std::size_t step = axis >= 0 ? std::max(1u, params.refinement[axis]) : 1; // voxels between two slices
     if (axis >= 0 && size[axis] > 1)
     {
-      const std::size_t stride = axis == 0 ? 1 : (axis == 1 ? size[0] : size[0] * size[1]);
+      const std::size_t stride = (axis == 0 ? 1 : (axis == 1 ? size[0] : size[0] * size[1])) * step;
       zbBlurred.resize(n);
       for (std::size_t i = 0; i < n; ++i)
       {
-        const std::size_t c = (i / stride) % size[axis];
-        const float below = zb[c > 0 ? i - stride : i], above = zb[c + 1 < size[axis] ? i + stride : i];
+        const std::size_t c = (i / (stride / step)) % size[axis];
+        const float below = zb[c >= step ? i - stride : i], above = zb[c + step < size[axis] ? i + stride : i];
         zbBlurred[i] = 0.25f * below + 0.5f * zb[i] + 0.25f * above;
       }
     }
@@ -436,7 +445,7 @@ SubtractionActivity(const FloatImage * beforeRaw, const FloatImage * afterRaw, c
 
   // lesion level: local contrast against a shell around each candidate, before and after
   std::map<int, std::uint16_t> risingCode, fallingCode; // accepted label -> change-map code
-  const auto block = LesionBlock(before);
+  const auto block = LesionBlock(before, seg::CoarsestAxis(acquired));
   std::vector<ActivityCandidate> described;
   for (const bool up : { true, false })
   {

@@ -1,6 +1,7 @@
 // Brain (MS-like) lesion activity between two co-registered timepoints: internal to the follow-up module.
 #pragma once
 
+#include <array>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,10 @@ struct ActivityParams
   double shellInnerMm = 1.5; ///< the shell that serves as local reference: from this distance ...
   double shellOuterMm = 5.0; ///< ... to this one [mm]
   bool falling = true;       ///< also detect falling changes (shrinking and resolved lesions)
+  /// how many times finer the grid is than the earlier scan's acquisition along each axis (the baseline grid refined
+  /// for a finer later scan, see RefinedAnalysisGrid): the thick slice axis and its slices' spacing are the acquired
+  /// ones
+  std::array<unsigned int, 3> refinement{ { 1, 1, 1 } };
 };
 
 /// One candidate of SubtractionActivity and the lesion-level decision on it (for QA in summary.json).
@@ -74,10 +79,11 @@ nlohmann::json ToJson(const std::vector<ActivityCandidate> & candidates);
 ///   that contrast fell by at least kLocal and to at most half its earlier value (the voxels left the lesion by the
 ///   half-maximum boundary convention; a lesion that only dims with the session's contrast stays a lesion). It is
 ///   "resolved" when its later local contrast is below kLocal (back to the background), "shrinking" otherwise.
-/// - thick slices (seg::ThickSliceAxis of `before`'s grid): the later image,
-///   resampled onto the earlier grid from slices acquired at another angle, mixes up to a quarter of each
+/// - thick slices (the thick slice axis of `before`'s grid as acquired: its spacing times `refinement`): the later
+///   image, resampled onto the earlier grid from slices acquired at another angle, mixes up to a quarter of each
 ///   neighbouring slice into a voxel halfway between two of its own slices. A candidate is kept only when the same
-///   tests also pass against the earlier image blurred along the slice axis by (0.25, 0.5, 0.25): a thin bright
+///   tests also pass against the earlier image blurred along the slice axis by (0.25, 0.5, 0.25) at the acquired
+///   slice spacing (voxels `refinement` apart along that axis): a thin bright
 ///   structure of the neighbouring slice (scalp fat and cortex at the vertex, dura, vessels, CSF at the skull base)
 ///   brightens or dims a voxel by resampling alone; a new lesion, or one that resolved, changes against both.
 /// - width: a new lesion (a rising candidate contiguous with no earlier lesion) is at least 3 mm across (MAGNIMS), so

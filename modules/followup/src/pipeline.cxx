@@ -2,6 +2,7 @@
 // matching in the baseline space, DTI along the cord, rules, outputs.
 #include "gw/followup/pipeline.h"
 
+#include "analysis_grid.h"
 #include "brain_activity.h"
 #include "measurements.h"
 
@@ -1478,6 +1479,34 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
   }
 
   // ---------------------------------------------------------------- into the baseline space, matching
+  // The baseline space's grid: the baseline's, refined along an axis where a scan compared voxel by voxel (each
+  // timepoint's primary image and FLAIR, when its registration passed) was acquired finer, so that resampling onto it
+  // does not lose what the finer slices hold (see detail::RefinedAnalysisGrid).
+  const FloatImage * space = baseline;
+  detail::AnalysisGrid analysis;
+  {
+    std::vector<std::pair<const itk::ImageBase<3> *, const io::TransformType *>> acquisitions;
+    for (std::size_t i = 0; i < n; ++i)
+    {
+      const Work & w = work[i];
+      if (!w.primary || (i > 0 && !w.registrationPassed))
+        continue;
+      const io::TransformType * t = i == 0 ? nullptr : w.toTimepoint.GetPointer();
+      acquisitions.emplace_back(w.primary.GetPointer(), t);
+      if (anatomy == "brain" && w.anat.count(role::Flair))
+        acquisitions.emplace_back(w.anat.at(role::Flair).GetPointer(), t);
+    }
+    analysis = detail::RefinedAnalysisGrid(baseline, acquisitions);
+    if (analysis.refinement != std::array<unsigned int, 3>{ { 1, 1, 1 } })
+    {
+      space = analysis.grid;
+      const auto sp = space->GetSpacing();
+      result.notes.push_back("baseline space: the baseline's grid refined " + std::to_string(analysis.refinement[0]) +
+                             " x " + std::to_string(analysis.refinement[1]) + " x " +
+                             std::to_string(analysis.refinement[2]) + " (voxels " + Fixed(sp[0], 2) + " x " +
+                             Fixed(sp[1], 2) + " x " + Fixed(sp[2], 2) + " mm), as a later scan was acquired finer");
+    }
+  }
   const longitudinal::MatchOptions mo{ options.rules.enlargingRelative, options.rules.enlargingAbsolute, 1 };
   std::vector<std::vector<longitudinal::Component>> lesionComponents(n);
   for (std::size_t i = 0; i < n; ++i)
@@ -1490,11 +1519,10 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
     {
       if (!m)
         return nullptr;
-      return identity ? seg::ResampleMaskNearest(m, baseline) : reg::Resample(m, baseline, w.toTimepoint);
+      return identity ? seg::ResampleMaskNearest(m, space) : reg::Resample(m, space, w.toTimepoint);
     };
     for (const auto & [r, img] : w.anat)
-      w.anatInBaseline[r] =
-        identity && seg::SameGrid(img, baseline) ? img : reg::Resample(img, baseline, w.toTimepoint);
+      w.anatInBaseline[r] = identity && seg::SameGrid(img, space) ? img : reg::Resample(img, space, w.toTimepoint);
     if (w.lesions.mask)
     {
       auto m = toBase(w.lesions.mask);
@@ -1506,9 +1534,9 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
       // component goes to the common-space component holding most of its resampled voxels.
       if (w.lesions.labels && !w.lesionMorph.components.empty())
       {
-        const auto native = identity && seg::SameGrid(w.lesions.labels, baseline)
+        const auto native = identity && seg::SameGrid(w.lesions.labels, space)
                               ? w.lesions.labels
-                              : reg::Resample(w.lesions.labels.GetPointer(), baseline, w.toTimepoint);
+                              : reg::Resample(w.lesions.labels.GetPointer(), space, w.toTimepoint);
         std::map<int, std::map<int, std::size_t>> overlap; // native label -> common label -> voxels
         const std::size_t nv = native->GetLargestPossibleRegion().GetNumberOfPixels();
         for (std::size_t v = 0; v < nv; ++v)
@@ -1678,26 +1706,33 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
                                 : work[0].primaryRole;
         if (work[i - 1].anatInBaseline.count(r) && w.anatInBaseline.count(r))
         {
-          const MaskImage::Pointer brain = work[0].searchRegion;
+          const MaskImage::Pointer brain = seg::ResampleMaskNearest(work[0].searchRegion, space);
           detail::ActivityParams ap;
           ap.kDiff = options.activityDiffSigma;
           ap.kBright = options.activityBrightSigma;
           ap.smoothingMm = options.activitySmoothingMm;
           ap.kLocal = options.activityLocalSigma;
           ap.falling = options.activityFalling;
+          ap.refinement = analysis.refinement;
           std::vector<detail::ActivityCandidate> candidates;
           // only where both acquisitions have data, one voxel away from their borders (slab-edge artefacts)
-          const auto valid =
-            And(detail::FieldOfViewMask(work[i - 1].anat.at(r), baseline, work[i - 1].toTimepoint, 1.0),
-                detail::FieldOfViewMask(w.anat.at(r), baseline, w.toTimepoint, 1.0));
+          const auto valid = And(detail::FieldOfViewMask(work[i - 1].anat.at(r), space, work[i - 1].toTimepoint, 1.0),
+                                 detail::FieldOfViewMask(w.anat.at(r), space, w.toTimepoint, 1.0));
           std::vector<const FloatImage *> older; // a new lesion is absent from every earlier scan
           for (std::size_t k = 0; k + 1 < i; ++k)
             if (work[k].registrationPassed && work[k].anatInBaseline.count(r))
               older.push_back(work[k].anatInBaseline.at(r));
+          // compared at one resolution: the finer scan blurred to the coarser one's along each axis of the grid
+          const auto rb = detail::ResolutionOnGrid(space, work[i - 1].anat.at(r), work[i - 1].toTimepoint);
+          const auto ra = detail::ResolutionOnGrid(space, w.anat.at(r), w.toTimepoint);
+          std::array<double, 3> coarser{};
+          for (int k = 0; k < 3; ++k)
+            coarser[k] = std::max(rb[k], ra[k]);
+          const auto before = detail::BlurToResolution(work[i - 1].anatInBaseline.at(r), rb, coarser);
+          const auto after = detail::BlurToResolution(w.anatInBaseline.at(r), ra, coarser);
           FloatImage::Pointer difference;
-          const auto map =
-            detail::SubtractionActivity(work[i - 1].anatInBaseline.at(r), w.anatInBaseline.at(r), brain,
-                                        work[i - 1].lesionsInBaseline, valid, ap, &candidates, older, &difference);
+          const auto map = detail::SubtractionActivity(before, after, brain, work[i - 1].lesionsInBaseline, valid, ap,
+                                                       &candidates, older, &difference);
           w.details["lesion_activity_candidates"] = detail::ToJson(candidates);
           w.details["lesion_activity_contrast"] = r;
           w.lesionContrast = r;
@@ -1892,7 +1927,7 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
     if (w.anatInBaseline.empty())
       continue;
     const auto overlays = Overlays(w.masksInBaseline);
-    const PointType centre = siteBaseline ? *siteBaseline : report::ImageCenter(baseline);
+    const PointType centre = siteBaseline ? *siteBaseline : report::ImageCenter(space);
     const std::string name = "overview_" + SafeId(w.tp->id) + "_sagittal.png";
     report::SnapshotOptions so;
     const auto sp = w.anatInBaseline.at(w.primaryRole)->GetSpacing();

@@ -957,43 +957,55 @@ TEST(FollowupExternal, MsPatient01LesionChangesVsTruth)
             << " shrinking/resolved changes listed\n"
             << "  truth lesions whose subtraction image reaches the voxel level (" << kDiff
             << " sigmas, in their direction): " << reaching << " of " << tc.size() << "\n";
-  // Measured with the defaults (activity 4 sigma, brightness 2.5 sigma, lesion-level local contrast 1 sigma, slab
-  // edges excluded; falling direction with the same thresholds, restricted to earlier lesions and to candidates that
-  // lost at least half of their local contrast; on these 4 mm slices every test also against the earlier image
-  // blurred across slices), intensities normalised in the brain (BET's intracranial mask, eroded 3 mm): all changes
-  // vs the truth: voxel Dice 0.636, lesion-wise F1 0.267 (recall 2 of 13 truth lesions, precision 3 of 3 predicted
-  // lesions). New/enlarging vs the 8 truth lesions whose FLAIR rose: 2 found, 3 of 3 predicted true (F1 0.40).
-  // Resolved/shrinking vs the 5 truth lesions whose FLAIR fell (local contrast change -0.3 to -1.1 sigma: too faint
-  // for the 4-sigma voxel level): 0 found, none predicted.
-  // Before the thick-slice test (the earlier image blurred across slices): Dice 0.623, F1 0.245 (2 of 13, 3 of 5):
-  // two false resolved/shrinking lesions, posterior-fossa FLAIR CSF-flow artefacts that study2's 3 mm slices,
-  // resampled onto study1's 4 mm grid, dimmed.
-  // History: normalised in the head's outline (scalp and skull included) the same defaults gave Dice 0.635, F1 0.358
-  // (3 of 13, 4 of 5; rising 3 found, F1 0.545). The lesion lost with the brain mask (truth lesion 10, 17 mm^3) peaks
-  // at 2.39 brain sigmas on study2's FLAIR against the 2.5-sigma brightness level (2.53 in the head's statistics): a
-  // knife edge, not a change of sensitivity (brightness 2.0 finds it again with one more false lesion, 1.5 with 11
-  // more). The defaults were not re-tuned on this patient.
-  // Before the falling direction: Dice 0.638, F1 0.375 (3 of 13, 4 of 4). The falling direction exactly mirrored (no
-  // earlier-lesion and half-contrast conditions): Dice 0.614, F1 0.255 (3 of 13, 4 of 14: ten false resolved/shrinking
-  // lesions, mostly posterior-fossa FLAIR CSF-flow artefacts). Enlarging lesions (rising candidates contiguous with a
-  // study1 lesion, ENLARGING_T2_LESION by the +50% or 3 mm extension rule) left these numbers unchanged: no accepted
-  // rising candidate touches a study1 lesion, so all stay new.
-  // The pipeline's own subtraction image (lesion_difference_in_baseline.nii.gz) bounds the recall: only 3 of the 13
+  // Measured on study1's own 4 mm grid (before the refinement below) with the defaults (activity 4 sigma,
+  // brightness 2.5 sigma, lesion-level local contrast 1 sigma, slab edges excluded; falling direction with the same
+  // thresholds, restricted to earlier lesions and to candidates that lost at least half of their local contrast; on
+  // these 4 mm slices every test also against the earlier image blurred across slices), intensities normalised in the
+  // brain (BET's intracranial mask, eroded 3 mm): all changes vs the truth: voxel Dice 0.636, lesion-wise F1 0.267
+  // (recall 2 of 13 truth lesions, precision 3 of 3 predicted lesions). New/enlarging vs the 8 truth lesions whose
+  // FLAIR rose: 2 found, 3 of 3 predicted true (F1 0.40). Resolved/shrinking vs the 5 truth lesions whose FLAIR fell
+  // (local contrast change -0.3 to -1.1 sigma: too faint for the 4-sigma voxel level): 0 found, none predicted. Before
+  // the thick-slice test (the earlier image blurred across slices): Dice 0.623, F1 0.245 (2 of 13, 3 of 5): two false
+  // resolved/shrinking lesions, posterior-fossa FLAIR CSF-flow artefacts that study2's 3 mm slices, resampled onto
+  // study1's 4 mm grid, dimmed. History: normalised in the head's outline (scalp and skull included) the same defaults
+  // gave Dice 0.635, F1 0.358 (3 of 13, 4 of 5; rising 3 found, F1 0.545). The lesion lost with the brain mask (truth
+  // lesion 10, 17 mm^3) peaks at 2.39 brain sigmas on study2's FLAIR against the 2.5-sigma brightness level (2.53 in
+  // the head's statistics): a knife edge, not a change of sensitivity (brightness 2.0 finds it again with one more
+  // false lesion, 1.5 with 11 more). The defaults were not re-tuned on this patient. Before the falling direction: Dice
+  // 0.638, F1 0.375 (3 of 13, 4 of 4). The falling direction exactly mirrored (no earlier-lesion and half-contrast
+  // conditions): Dice 0.614, F1 0.255 (3 of 13, 4 of 14: ten false resolved/shrinking lesions, mostly posterior-fossa
+  // FLAIR CSF-flow artefacts). Enlarging lesions (rising candidates contiguous with a study1 lesion,
+  // ENLARGING_T2_LESION by the +50% or 3 mm extension rule) left these numbers unchanged: no accepted rising candidate
+  // touches a study1 lesion, so all stay new.
+  //
+  // The pipeline's own subtraction image (lesion_difference_in_baseline.nii.gz) bounded the recall: only 3 of the 13
   // truth lesions reach the voxel level of 4 sigmas in their direction (truth lesions 1, 6 and 10: peaks 15.6, 6.3
   // and 6.5; lesion 10 then peaks at 2.39 brain sigmas on study2's FLAIR, under the 2.5-sigma brightness level). The
   // other ten peak between -3.4 and +2.8 sigmas on study1's 4 mm grid, where 2.1% of the analysed brain's voxels rise
   // above 2.5 sigmas (0.5% above 4). Lowering the brightness level to 2.0 finds lesion 10 (F1 0.375, 3 of 13, 4 of 4)
   // but raised 2 false T2 lesion flags on twelve pitched null re-scans of the TCGA exam, where 2.5 raises none.
+  //
+  // The baseline space refined (study2's 3 mm slices against study1's 4 mm: study1's grid at 2 mm along its slice
+  // axis, study2 blurred to 4 mm slices' resolution along it, detail::RefinedAnalysisGrid): 7 of the 13 truth
+  // lesions reach the voxel level (truth lesions 1, 4, 5, 6, 10, 11, 13: peaks 16.4, 4.2, 9.2, 6.5, 6.2, 4.8, 4.3)
+  // against 3 on study1's own grid, where study2's slices were read between their centres. The others peak between
+  // -3.5 and +2.7 sigmas. Found are still 2 (1 and 6; Dice 0.620, F1 0.255: 2 of 13, 3 of 4 predicted lesions
+  // true): lesions 4, 5, 10, 11 and 13 are not 2.5 brain sigmas bright on study2's FLAIR (the voxel level's
+  // brightness test), and one accepted lesion, 28 mm^3 12 mm from truth lesion 10, is not in the truth. Brightness
+  // 2.0 on the refined grid: F1 0.329 (3 of 13, 4 of 7). Refined without the resolution matching: 8 false lesions
+  // (F1 0.197, 3 of 11), edges that study2's thinner slices show sharper.
+  //
   // Regression floors below the measured values:
-  EXPECT_GE(reaching, 3u) << "truth lesions whose subtraction image reaches the voxel level (measured 3 of 13)";
-  EXPECT_GE(all.dice, 0.55) << "voxel-wise Dice of all change voxels (measured 0.636; floor 0.086 below)";
-  EXPECT_GE(f1, 0.25) << "lesion-wise F1, all changes (measured 0.267 = 2/13 recall, 3/3 precision; the floor "
-                         "allows one false lesion: 3/4 gives 0.255)";
-  EXPECT_GE(precision, 0.75) << "lesion-wise precision, all changes (measured 1.0: 3 of 3; one false lesion "
-                                "gives 0.75)";
+  EXPECT_GE(reaching, 6u) << "truth lesions whose subtraction image reaches the voxel level (measured 7 of 13; 3 "
+                             "on study1's own 4 mm grid)";
+  EXPECT_GE(all.dice, 0.55) << "voxel-wise Dice of all change voxels (measured 0.620; floor 0.07 below)";
+  EXPECT_GE(f1, 0.24) << "lesion-wise F1, all changes (measured 0.255 = 2/13 recall, 3/4 precision; the floor "
+                         "allows one more false lesion: 3/5 gives 0.245)";
+  EXPECT_GE(precision, 0.6) << "lesion-wise precision, all changes (measured 0.75: 3 of 4; one more false lesion "
+                               "gives 0.6)";
   EXPECT_GE(all.detected.size(), 2u) << "truth lesions found (measured 2 of 13; no margin: lesion counts are exact)";
   EXPECT_GE(risingDetected, 2u) << "truth lesions whose FLAIR rose found as new/enlarging (measured 2 of 8)";
-  EXPECT_GE(upPrecision, 0.75) << "new/enlarging precision (measured 1.0: 3 of 3; one false lesion gives 0.75)";
+  EXPECT_GE(upPrecision, 0.6) << "new/enlarging precision (measured 0.75: 3 of 4; one more false lesion gives 0.6)";
   EXPECT_LE(down.predicted, 1u) << "resolved/shrinking lesions reported (measured 0; 2 false ones before the "
                                    "thick-slice test, 10 with the mirrored detector without the lesion conditions)";
 }
