@@ -70,6 +70,22 @@ ResolutionOnGrid(const itk::ImageBase<3> * grid, const itk::ImageBase<3> * image
   return r;
 }
 
+std::pair<std::array<double, 3>, std::array<double, 3>>
+CommonResolution(const std::array<double, 3> & earlier, const std::array<double, 3> & later)
+{
+  auto te = earlier, tl = later;
+  for (int k = 0; k < 3; ++k)
+  {
+    if (std::abs(earlier[k] - later[k]) <= 0.1 * std::max(earlier[k], later[k]))
+      continue;
+    if (later[k] < earlier[k])
+      tl[k] = std::hypot(later[k], earlier[k]);
+    else
+      te[k] = later[k];
+  }
+  return { te, tl };
+}
+
 FloatImage::ConstPointer
 BlurToResolution(const FloatImage * image, const std::array<double, 3> & resolution,
                  const std::array<double, 3> & target)

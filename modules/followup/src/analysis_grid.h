@@ -46,12 +46,21 @@ AnalysisGrid RefinedAnalysisGrid(
 std::array<double, 3> ResolutionOnGrid(const itk::ImageBase<3> * grid, const itk::ImageBase<3> * image,
                                        const io::TransformType * transform);
 
+/// The resolutions an earlier and a later scan compared voxel by voxel are brought to, from theirs (`earlier`, `later`:
+/// ResolutionOnGrid of each), along each axis where they differ by more than a tenth. Thin slices show thin
+/// structures (a sinus, dura, cortex) sharper than thick ones, and their difference is not a change; the
+/// later scan is never left the sharper one:
+/// - a finer later scan gets the earlier one's slice profile on top of its own (as if acquired again in the earlier
+///   slices: sqrt(later^2 + earlier^2)). Blurring it only to the earlier resolution (a Gaussian of the variance
+///   difference) left a false new lesion on a null pair (a 3 mm FLAIR against itself as acquired in 4 mm slices): a
+///   thin structure of one 3 mm slice stayed brighter than the 4 mm slices show it;
+/// - a finer earlier scan is blurred to the later one's resolution (the variance difference).
+std::pair<std::array<double, 3>, std::array<double, 3>> CommonResolution(const std::array<double, 3> & earlier,
+                                                                         const std::array<double, 3> & later);
+
 /// `image` (resampled onto a grid, where it resolves `resolution` along the grid's axes) blurred to the coarser
 /// `target` resolution along each axis: a Gaussian of variance (target^2 - resolution^2) / 12, the difference of the
-/// variances of two box slice profiles. Two scans compared voxel by voxel must be compared at one resolution: on a
-/// grid finer than both, the thin slices of one show thin structures (cortex, vessels) sharper than the thick slices
-/// of the other, and their difference is not a change. The image itself when no axis needs more than a tenth of its
-/// spacing.
+/// variances of two box slice profiles. The image itself when no axis needs more than a tenth of its spacing.
 FloatImage::ConstPointer BlurToResolution(const FloatImage * image, const std::array<double, 3> & resolution,
                                           const std::array<double, 3> & target);
 } // namespace gw::followup::detail

@@ -345,21 +345,40 @@ SubtractionActivity(const FloatImage * beforeRaw, const FloatImage * afterRaw, c
   // up to a quarter of each neighbouring slice into a voxel (the halfway point between two of its slices); the
   // earlier image blurred the same way along the slice axis (0.25, 0.5, 0.25) is what a thin bright structure of a
   // neighbouring slice (scalp fat, dura, a vessel) can look like in it. Empty for grids without a thick axis.
+  // On a grid refined along the thick axis, a plane between two acquired slices of the earlier scan reads their
+  // interpolation, which dilutes a thin structure of either slice (halfway, to half): the earlier image as each of
+  // the two slices (the plane's voxels replaced by those of the acquired slice below it, and above it) is what it
+  // can look like there. Empty unless refined.
   std::vector<float> zbBlurred;
+  std::array<std::vector<float>, 2> zbSlices;
   {
     const auto size = before->GetLargestPossibleRegion().GetSize();
     const int axis = seg::ThickSliceAxis(acquired);
     const std::size_t step = axis >= 0 ? std::max(1u, params.refinement[axis]) : 1; // voxels between two slices
     if (axis >= 0 && size[axis] > 1)
     {
-      const std::size_t stride = (axis == 0 ? 1 : (axis == 1 ? size[0] : size[0] * size[1])) * step;
+      const std::size_t plane = axis == 0 ? 1 : (axis == 1 ? size[0] : size[0] * size[1]);
+      const std::size_t stride = plane * step;
       zbBlurred.resize(n);
       for (std::size_t i = 0; i < n; ++i)
       {
-        const std::size_t c = (i / (stride / step)) % size[axis];
+        const std::size_t c = (i / plane) % size[axis];
         const float below = zb[c >= step ? i - stride : i], above = zb[c + step < size[axis] ? i + stride : i];
         zbBlurred[i] = 0.25f * below + 0.5f * zb[i] + 0.25f * above;
       }
+      if (step > 1)
+        for (std::size_t side = 0; side < 2; ++side)
+        {
+          auto & z = zbSlices[side];
+          z.resize(n);
+          for (std::size_t i = 0; i < n; ++i)
+          {
+            const std::size_t c = (i / plane) % size[axis];
+            const std::size_t lower = c - c % step; // the acquired slice at or below the voxel's plane
+            const std::size_t at = side == 0 || c == lower || lower + step >= size[axis] ? lower : lower + step;
+            z[i] = zb[i - (c - lower) * plane + (at - lower) * plane];
+          }
+        }
     }
   }
   std::vector<float> d(n);
@@ -522,6 +541,11 @@ SubtractionActivity(const FloatImage * beforeRaw, const FloatImage * afterRaw, c
           else if (!zbBlurred.empty() && !Rose(blurredBefore(), ac.localAfter, params))
             ac.reason = "the earlier image's neighbouring slices explain it (its contrast did not rise and double from "
                         "the earlier image blurred across slices as the resampled later image is)";
+          else if (std::any_of(zbSlices.begin(), zbSlices.end(),
+                               [&](const std::vector<float> & z)
+                               { return !z.empty() && !Rose(contrastIn(z), ac.localAfter, params); }))
+            ac.reason = "one of the earlier scan's two slices it lies between had it (its contrast did not rise and "
+                        "double from each)";
           else
           {
             ac.accepted = true;

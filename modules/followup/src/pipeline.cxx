@@ -1722,14 +1722,12 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
           for (std::size_t k = 0; k + 1 < i; ++k)
             if (work[k].registrationPassed && work[k].anatInBaseline.count(r))
               older.push_back(work[k].anatInBaseline.at(r));
-          // compared at one resolution: the finer scan blurred to the coarser one's along each axis of the grid
+          // compared at one resolution: along an axis where one scan is finer, it is blurred by the other's slices
           const auto rb = detail::ResolutionOnGrid(space, work[i - 1].anat.at(r), work[i - 1].toTimepoint);
           const auto ra = detail::ResolutionOnGrid(space, w.anat.at(r), w.toTimepoint);
-          std::array<double, 3> coarser{};
-          for (int k = 0; k < 3; ++k)
-            coarser[k] = std::max(rb[k], ra[k]);
-          const auto before = detail::BlurToResolution(work[i - 1].anatInBaseline.at(r), rb, coarser);
-          const auto after = detail::BlurToResolution(w.anatInBaseline.at(r), ra, coarser);
+          const auto [tb, ta] = detail::CommonResolution(rb, ra);
+          const auto before = detail::BlurToResolution(work[i - 1].anatInBaseline.at(r), rb, tb);
+          const auto after = detail::BlurToResolution(w.anatInBaseline.at(r), ra, ta);
           FloatImage::Pointer difference;
           const auto map = detail::SubtractionActivity(before, after, brain, work[i - 1].lesionsInBaseline, valid, ap,
                                                        &candidates, older, &difference);
