@@ -86,6 +86,10 @@ nlohmann::json ToJson(const std::vector<ActivityCandidate> & candidates);
 ///   slice spacing (voxels `refinement` apart along that axis): a thin bright
 ///   structure of the neighbouring slice (scalp fat and cortex at the vertex, dura, vessels, CSF at the skull base)
 ///   brightens or dims a voxel by resampling alone; a new lesion, or one that resolved, changes against both.
+///   On a grid refined along that axis (`refinement` > 1), a plane between two acquired slices of the earlier image
+///   holds their interpolation, which halves a thin structure of one of them: a rising candidate is also kept only
+///   when its contrast rose and doubled against each of the two slices (the earlier image with each plane replaced
+///   by the acquired slice below it, then above it).
 /// - width: a new lesion (a rising candidate contiguous with no earlier lesion) is at least 3 mm across (MAGNIMS), so
 ///   on a grid fine enough in-plane it holds a block of floor(3 mm / sqrt(2) / spacing) voxels along each of the two
 ///   finest axes (2 x 2 on a 1 mm grid); a thinner candidate, a line one voxel wide, is an edge that moved between the
