@@ -3,6 +3,7 @@
 #include "gw/io/image_io.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -31,6 +32,7 @@
 #include "gw/core/parallel.h"
 #include "gw/io/gzip.h"
 #include "header_checks.h"
+#include "nifti_direct.h"
 
 namespace gw::io
 {
@@ -256,6 +258,8 @@ ReadFloatImage(const fs::path & path)
 {
   itk::ImageIOBase::Pointer io = OpenHeader(path);
   Require3DScalar(io, path);
+  if (auto direct = detail::ReadNiftiScalarDirect(path, io))
+    return direct;
   return ReadWith<FloatImage>(path, io);
 }
 
@@ -452,6 +456,210 @@ GatherVolumes(const char * src, std::size_t voxels, unsigned int n, bool swap, f
 /// samples share (a .nii is mapped). Null samples when the file is anything else (NIfTI-2, intensity scaling, an
 /// unsupported datatype, a multi-member gzip...): the caller then reads through ITK. Geometry comes from ITK's
 /// header reading, so it is exactly what the ITK path gives.
+/// Whole samples of type T from a stream of bytes that arrive in pieces of any size, converted to float into `out`;
+/// a sample split between two pieces is carried over.
+class SampleSink
+{
+public:
+  SampleSink(std::int16_t datatype, std::size_t typeSize, bool swap, float * out, std::size_t count)
+    : m_Datatype(datatype)
+    , m_TypeSize(typeSize)
+    , m_Swap(swap)
+    , m_Out(out)
+    , m_Count(count)
+  {
+  }
+
+  /// Appends `n` bytes; returns false when they go beyond the samples expected.
+  bool Put(const char * p, std::size_t n)
+  {
+    if (m_Carried)
+    {
+      const std::size_t take = std::min(n, m_TypeSize - m_Carried);
+      std::memcpy(m_Carry + m_Carried, p, take);
+      m_Carried += take;
+      p += take;
+      n -= take;
+      if (m_Carried < m_TypeSize)
+        return true;
+      if (!Convert(m_Carry, 1))
+        return false;
+      m_Carried = 0;
+    }
+    const std::size_t whole = n / m_TypeSize;
+    if (whole && !Convert(p, whole))
+      return false;
+    m_Carried = n - whole * m_TypeSize;
+    std::memcpy(m_Carry, p + whole * m_TypeSize, m_Carried);
+    return true;
+  }
+
+  bool Complete() const { return m_Done == m_Count && m_Carried == 0; }
+
+private:
+  bool Convert(const char * p, std::size_t samples)
+  {
+    if (samples > m_Count - m_Done)
+      return false;
+    float * dst = m_Out + m_Done;
+    VisitNiftiType(m_Datatype,
+                   [&](auto tag)
+                   {
+                     using T = decltype(tag);
+                     for (std::size_t i = 0; i < samples; ++i)
+                       dst[i] = static_cast<float>(ValueAt<T>(p + i * sizeof(T), m_Swap));
+                   });
+    m_Done += samples;
+    return true;
+  }
+
+  std::int16_t m_Datatype;
+  std::size_t m_TypeSize;
+  bool m_Swap;
+  float * m_Out;
+  std::size_t m_Count;
+  std::size_t m_Done = 0;
+  char m_Carry[8] = {};
+  std::size_t m_Carried = 0;
+};
+
+/// A file read in pieces through a descriptor (closed on destruction).
+class FileReader
+{
+public:
+  explicit FileReader(const fs::path & path)
+    : m_Fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC))
+  {
+  }
+  ~FileReader()
+  {
+    if (m_Fd >= 0)
+      ::close(m_Fd);
+  }
+  FileReader(const FileReader &) = delete;
+  FileReader & operator=(const FileReader &) = delete;
+  bool Open() const { return m_Fd >= 0; }
+  /// Up to `n` bytes into `buf`: the count read, 0 at the end, -1 on an error.
+  long Read(char * buf, std::size_t n)
+  {
+    for (;;)
+    {
+      const ssize_t r = ::read(m_Fd, buf, n);
+      if (r < 0 && errno == EINTR)
+        continue;
+      return static_cast<long>(r);
+    }
+  }
+
+private:
+  int m_Fd;
+};
+
+} // namespace
+
+FloatImage::Pointer
+detail::ReadNiftiScalarDirect(const fs::path & path, const itk::ImageIOBase * io)
+{
+  const std::string ext = LowerExtension(path);
+  if ((ext != ".nii" && ext != ".nii.gz") || io->GetNumberOfComponents() != 1 || io->GetNumberOfDimensions() < 3)
+    return nullptr;
+  const bool gz = ext == ".nii.gz";
+  const std::string head = ReadHeadBytes(path, 352, gz);
+  if (head.size() < 352)
+    return nullptr;
+  const bool swap = HeaderValue<std::int32_t>(head, 0, false) != 348;
+  if (HeaderValue<std::int32_t>(head, 0, swap) != 348 || std::memcmp(head.data() + 344, "n+1", 4) != 0)
+    return nullptr;
+  std::int16_t dim[8];
+  for (int i = 0; i < 8; ++i)
+    dim[i] = HeaderValue<std::int16_t>(head, 40 + 2 * i, swap);
+  const auto datatype = HeaderValue<std::int16_t>(head, 70, swap);
+  const auto voxOffset = HeaderValue<float>(head, 108, swap);
+  const auto sclSlope = HeaderValue<float>(head, 112, swap);
+  const auto sclInter = HeaderValue<float>(head, 116, swap);
+  // unscaled: slope 0 (none) or 1 with intercept 0; anything else (NaN included) is ITK's to apply
+  if (!(sclSlope == 0.0f || (sclSlope == 1.0f && sclInter == 0.0f)))
+    return nullptr;
+  if (dim[0] < 3 || dim[0] > 7)
+    return nullptr;
+  for (int d = 1; d <= 3; ++d)
+    if (dim[d] < 1 || static_cast<std::size_t>(dim[d]) != io->GetDimensions(d - 1))
+      return nullptr;
+  for (int d = 4; d <= dim[0]; ++d)
+    if (dim[d] != 1)
+      return nullptr;
+  const std::size_t typeSize = NiftiTypeSize(datatype);
+  if (typeSize == 0 || !(voxOffset >= 352.0f) || !(voxOffset < 1e9f))
+    return nullptr;
+  const auto offset = static_cast<std::size_t>(voxOffset);
+  const std::size_t voxels = std::size_t(dim[1]) * std::size_t(dim[2]) * std::size_t(dim[3]);
+  const std::size_t dataBytes = voxels * typeSize;
+
+  FileReader file(path);
+  if (!file.Open())
+    return nullptr;
+  auto image = FloatImage::New();
+  Grid3::Of(io).ApplyTo(image);
+  image->Allocate(); // not zero-filled: every voxel is written or the image dropped
+  SampleSink sink(datatype, typeSize, swap, image->GetBufferPointer(), voxels);
+  std::size_t position = 0; // in the (inflated) file
+  // the voxel part of the bytes [position, position + n)
+  auto consume = [&](const char * p, std::size_t n)
+  {
+    const std::size_t from = std::max(position, offset), to = std::min(position + n, offset + dataBytes);
+    position += n;
+    return from >= to || sink.Put(p + (from - (position - n)), to - from);
+  };
+  constexpr std::size_t Piece = std::size_t{ 4 } << 20;
+  std::unique_ptr<char[]> in(new char[Piece]);
+  if (!gz)
+  {
+    for (;;)
+    {
+      const long r = file.Read(in.get(), Piece);
+      if (r < 0)
+        return nullptr;
+      if (r == 0)
+        break;
+      if (!consume(in.get(), std::size_t(r)))
+        return nullptr;
+    }
+    return sink.Complete() ? image : nullptr;
+  }
+  std::unique_ptr<char[]> out(new char[Piece]);
+  auto state = std::make_unique<inflate_state>();
+  isal_inflate_init(state.get());
+  state->crc_flag = ISAL_GZIP; // gzip header parsed, trailer CRC-32 verified
+  bool finished = false;
+  while (!finished)
+  {
+    const long r = file.Read(in.get(), Piece);
+    if (r < 0)
+      return nullptr;
+    if (r == 0)
+      return nullptr; // the stream ended before its member did
+    state->next_in = reinterpret_cast<std::uint8_t *>(in.get());
+    state->avail_in = static_cast<std::uint32_t>(r);
+    do
+    {
+      state->next_out = reinterpret_cast<std::uint8_t *>(out.get());
+      state->avail_out = static_cast<std::uint32_t>(Piece);
+      if (isal_inflate(state.get()) != ISAL_DECOMP_OK)
+        return nullptr;
+      if (!consume(out.get(), Piece - state->avail_out))
+        return nullptr;
+      finished = state->block_state == ISAL_BLOCK_FINISH;
+    } while (!finished && (state->avail_in > 0 || state->avail_out == 0));
+    // one member only: nothing may follow it (a second member is ITK's to read)
+    if (finished && (state->avail_in > 0 || file.Read(in.get(), 1) != 0))
+      return nullptr;
+  }
+  return sink.Complete() ? image : nullptr;
+}
+
+namespace
+{
+
 DwiSamples
 ReadNiftiSeriesStored(const fs::path & path, const itk::ImageIOBase * io)
 {

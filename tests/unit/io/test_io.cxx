@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 #include <itkAffineTransform.h>
 #include <itkCompositeTransform.h>
+#include <itkImageFileReader.h>
+#include <itkNiftiImageIO.h>
 #include <itkVersorRigid3DTransform.h>
 
 #include "gw/core/error.h"
@@ -19,6 +21,7 @@
 #include "gw/io/image_io.h"
 #include "gw/io/transform_io.h"
 #include "gw/testing/testing.h"
+#include "nifti_direct.h"
 
 namespace
 {
@@ -223,12 +226,13 @@ TEST(ImageIo, FourDAndVectorLayoutsConvertExactly)
 /// A NIfTI-1 single file written byte by byte (so that the test does not depend on the writer under test): a 4D
 /// series of `datatype` (2 uint8, 4 int16, 16 float32) in either byte order, sample (v, t) = Sample(v, t).
 std::string
-HandMadeNifti(std::int16_t datatype, bool bigEndian, const std::array<std::int16_t, 4> & dims)
+HandMadeNifti(std::int16_t datatype, bool bigEndian, const std::array<std::int16_t, 4> & dims, std::int16_t dim0 = 4,
+              std::size_t voxOffset = 352)
 {
   auto value = [](std::size_t v, std::size_t t) { return static_cast<double>((v * 7 + t * 13) % 200) - 20.0; };
   const std::size_t typeSize = datatype == 2 ? 1 : datatype == 4 ? 2 : 4;
   const std::size_t voxels = std::size_t(dims[0]) * dims[1] * dims[2];
-  std::string bytes(352 + voxels * dims[3] * typeSize, '\0');
+  std::string bytes(voxOffset + voxels * dims[3] * typeSize, '\0');
   auto put = [&](std::size_t off, auto x)
   {
     std::memcpy(&bytes[off], &x, sizeof(x));
@@ -237,7 +241,7 @@ HandMadeNifti(std::int16_t datatype, bool bigEndian, const std::array<std::int16
                    bytes.begin() + static_cast<std::ptrdiff_t>(off + sizeof(x)));
   };
   put(0, std::int32_t{ 348 });
-  put(40, std::int16_t{ 4 });
+  put(40, dim0);
   for (int i = 0; i < 4; ++i)
     put(42 + 2 * i, dims[static_cast<std::size_t>(i)]);
   for (int i = 4; i < 7; ++i)
@@ -247,7 +251,7 @@ HandMadeNifti(std::int16_t datatype, bool bigEndian, const std::array<std::int16
   const float pixdim[8] = { 1.0f, 1.5f, 2.0f, 3.0f, 1.0f, 1.0f, 1.0f, 1.0f };
   for (int i = 0; i < 8; ++i)
     put(76 + 4 * i, pixdim[i]);
-  put(108, 352.0f);
+  put(108, static_cast<float>(voxOffset));
   put(252, std::int16_t{ 1 }); // qform: identity rotation, offset below
   for (int i = 0; i < 3; ++i)
     put(268 + 4 * i, 10.0f * static_cast<float>(i + 1));
@@ -255,7 +259,7 @@ HandMadeNifti(std::int16_t datatype, bool bigEndian, const std::array<std::int16
   for (std::size_t t = 0; t < static_cast<std::size_t>(dims[3]); ++t)
     for (std::size_t v = 0; v < voxels; ++v)
     {
-      const std::size_t off = 352 + (t * voxels + v) * typeSize;
+      const std::size_t off = voxOffset + (t * voxels + v) * typeSize;
       const double x = datatype == 2 ? value(v, t) + 20.0 : value(v, t) + (datatype == 16 ? 0.25 : 0.0);
       if (datatype == 2)
         put(off, static_cast<std::uint8_t>(x));
@@ -330,6 +334,83 @@ TEST(ImageIo, NiftiSeriesReadAsStoredGivesEverySampleOfEveryLayout)
   std::vector<float> one(6);
   viaItk.Load(1, one.data());
   EXPECT_EQ(one[0], 2.0f * static_cast<float>(7 - 20)); // voxel 1, volume 0: raw (7 % 200) - 20, times the slope
+}
+
+TEST(ImageIo, NiftiScalarReadDirectlyEqualsItksReading)
+{
+  // a 3D NIfTI-1 file is read straight into the float image (pieces of 4 MiB, inflated by ISA-L as they come): the
+  // voxels and the geometry are exactly ITK's, whatever the type, byte order, compression, a 4D header of one
+  // volume, or samples split across two pieces (a voxel offset that is not a multiple of the sample size)
+  gw::testing::ScratchDir dir("io_direct");
+  struct Case
+  {
+    std::int16_t datatype;
+    bool bigEndian, gz;
+    std::array<std::int16_t, 4> dims;
+    std::int16_t dim0;
+    std::size_t offset;
+  };
+  int k = 0;
+  for (const Case c :
+       { Case{ 4, false, true, { 5, 4, 3, 1 }, 3, 352 }, Case{ 4, true, false, { 5, 4, 3, 1 }, 4, 352 },
+         Case{ 2, false, true, { 7, 5, 3, 1 }, 3, 352 }, Case{ 16, true, true, { 5, 4, 3, 1 }, 3, 352 },
+         Case{ 16, false, false, { 160, 160, 50, 1 }, 3, 354 }, Case{ 16, false, true, { 160, 160, 50, 1 }, 3, 354 },
+         Case{ 4, true, true, { 200, 180, 70, 1 }, 3, 353 } })
+  {
+    SCOPED_TRACE("case " + std::to_string(k) + ": datatype " + std::to_string(c.datatype) +
+                 (c.bigEndian ? " big-endian" : " little-endian") + (c.gz ? " .nii.gz" : " .nii"));
+    const std::string bytes = HandMadeNifti(c.datatype, c.bigEndian, c.dims, c.dim0, c.offset);
+    const fs::path path = dir / ("d" + std::to_string(k++) + (c.gz ? ".nii.gz" : ".nii"));
+    if (c.gz)
+      io::WriteGzipFile(path, { { reinterpret_cast<const std::uint8_t *>(bytes.data()), bytes.size() } });
+    else
+      WriteTextFile(path, bytes, false);
+    auto header = itk::NiftiImageIO::New();
+    header->SetFileName(path.string());
+    header->ReadImageInformation();
+    const auto direct = io::detail::ReadNiftiScalarDirect(path, header);
+    ASSERT_TRUE(direct) << "read directly, not through ITK";
+    auto reader = itk::ImageFileReader<FloatImage>::New();
+    reader->SetImageIO(itk::NiftiImageIO::New());
+    reader->SetFileName(path.string());
+    reader->Update();
+    const FloatImage::Pointer viaItk = reader->GetOutput();
+    ASSERT_EQ(direct->GetLargestPossibleRegion(), viaItk->GetLargestPossibleRegion());
+    EXPECT_EQ(direct->GetSpacing(), viaItk->GetSpacing());
+    EXPECT_EQ(direct->GetOrigin(), viaItk->GetOrigin());
+    EXPECT_EQ(direct->GetDirection(), viaItk->GetDirection());
+    const std::size_t n = direct->GetLargestPossibleRegion().GetNumberOfPixels();
+    ASSERT_EQ(std::memcmp(direct->GetBufferPointer(), viaItk->GetBufferPointer(), n * sizeof(float)), 0);
+    // and ReadFloatImage takes that path
+    const auto read = io::ReadFloatImage(path);
+    ASSERT_EQ(std::memcmp(read->GetBufferPointer(), viaItk->GetBufferPointer(), n * sizeof(float)), 0);
+  }
+  // not read directly: intensity scaling (ITK applies it), a second gzip member after the first, a 4D series
+  std::string scaled = HandMadeNifti(4, false, { 5, 4, 3, 1 }, 3);
+  const float slope = 2.0f;
+  std::memcpy(&scaled[112], &slope, 4);
+  const std::string plain = HandMadeNifti(4, false, { 5, 4, 3, 1 }, 3);
+  const std::string series = HandMadeNifti(4, false, { 5, 4, 3, 2 }, 4);
+  WriteTextFile(dir / "scaled.nii", scaled, false);
+  WriteTextFile(dir / "series.nii", series, false);
+  {
+    // two members: the header and half the voxels, then the rest (gzip's concatenation; ReadFloatImage refuses it
+    // earlier, by the size its trailer states)
+    const std::size_t half = plain.size() / 2;
+    io::WriteGzipFile(dir / "a.gz", { { reinterpret_cast<const std::uint8_t *>(plain.data()), half } });
+    io::WriteGzipFile(dir / "b.gz",
+                      { { reinterpret_cast<const std::uint8_t *>(plain.data()) + half, plain.size() - half } });
+    WriteTextFile(dir / "members.nii.gz", ReadFile(dir / "a.gz") + ReadFile(dir / "b.gz"), false);
+  }
+  for (const char * name : { "scaled.nii", "series.nii", "members.nii.gz" })
+  {
+    SCOPED_TRACE(name);
+    auto header = itk::NiftiImageIO::New();
+    header->SetFileName((dir / name).string());
+    header->ReadImageInformation();
+    EXPECT_FALSE(io::detail::ReadNiftiScalarDirect(dir / name, header));
+  }
+  EXPECT_EQ(io::ReadFloatImage(dir / "scaled.nii")->GetBufferPointer()[1], 2.0f * static_cast<float>(7 - 20));
 }
 
 io::GradientTable
