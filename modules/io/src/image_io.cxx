@@ -3,6 +3,7 @@
 #include "gw/io/image_io.h"
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
@@ -11,6 +12,7 @@
 #include <fstream>
 #include <limits>
 #include <memory>
+#include <optional>
 
 #include <fcntl.h>
 #include <isa-l/igzip_lib.h>
@@ -456,6 +458,55 @@ GatherVolumes(const char * src, std::size_t voxels, unsigned int n, bool swap, f
 /// samples share (a .nii is mapped). Null samples when the file is anything else (NIfTI-2, intensity scaling, an
 /// unsupported datatype, a multi-member gzip...): the caller then reads through ITK. Geometry comes from ITK's
 /// header reading, so it is exactly what the ITK path gives.
+/// The header fields of a single-file NIfTI-1 image (.nii, .nii.gz) that the direct readers use.
+struct NiftiLayout
+{
+  bool gz = false;
+  bool swap = false; ///< byte order differs from the machine's
+  std::array<std::int16_t, 8> dim{};
+  std::int16_t datatype = 0;
+  std::size_t typeSize = 0; ///< a datatype of VisitNiftiType
+  std::size_t offset = 0;   ///< vox_offset: where the samples start
+};
+
+/// The layout of a single-file NIfTI-1 image whose samples the direct readers take as stored: one of VisitNiftiType's
+/// datatypes, no intensity scaling (scl_slope 0 or not finite, as niftilib reads it, or 1 with intercept 0), the
+/// samples past the header, the first `axes` dims those of `io` (ITK's reading of the same header). Empty for
+/// anything else: the caller reads through ITK. Decided from the header alone, so that a file ITK reads is not
+/// read twice.
+std::optional<NiftiLayout>
+DirectNiftiLayout(const fs::path & path, const itk::ImageIOBase * io, unsigned int axes)
+{
+  const std::string ext = LowerExtension(path);
+  if ((ext != ".nii" && ext != ".nii.gz") || io->GetNumberOfComponents() != 1 || io->GetNumberOfDimensions() < axes)
+    return std::nullopt;
+  NiftiLayout l;
+  l.gz = ext == ".nii.gz";
+  const std::string head = ReadHeadBytes(path, 352, l.gz);
+  if (head.size() < 352)
+    return std::nullopt;
+  l.swap = HeaderValue<std::int32_t>(head, 0, false) != 348;
+  if (HeaderValue<std::int32_t>(head, 0, l.swap) != 348 || std::memcmp(head.data() + 344, "n+1", 4) != 0)
+    return std::nullopt;
+  for (std::size_t i = 0; i < 8; ++i)
+    l.dim[i] = HeaderValue<std::int16_t>(head, 40 + 2 * i, l.swap);
+  l.datatype = HeaderValue<std::int16_t>(head, 70, l.swap);
+  const auto voxOffset = HeaderValue<float>(head, 108, l.swap);
+  const auto sclSlope = HeaderValue<float>(head, 112, l.swap);
+  const auto sclInter = HeaderValue<float>(head, 116, l.swap);
+  const bool scaled = std::isfinite(sclSlope) && sclSlope != 0.0f && (sclSlope != 1.0f || sclInter != 0.0f);
+  if (scaled || l.dim[0] < std::int16_t(axes) || l.dim[0] > 7)
+    return std::nullopt;
+  for (unsigned int d = 0; d < axes; ++d)
+    if (l.dim[d + 1] < 1 || static_cast<std::size_t>(l.dim[d + 1]) != io->GetDimensions(d))
+      return std::nullopt;
+  l.typeSize = NiftiTypeSize(l.datatype);
+  if (l.typeSize == 0 || !(voxOffset >= 352.0f) || !(voxOffset < 1e9f))
+    return std::nullopt;
+  l.offset = static_cast<std::size_t>(voxOffset);
+  return l;
+}
+
 /// Whole samples of type T from a stream of bytes that arrive in pieces of any size, converted to float into `out`;
 /// a sample split between two pieces is carried over.
 class SampleSink
@@ -560,40 +611,16 @@ private:
 FloatImage::Pointer
 detail::ReadNiftiScalarDirect(const fs::path & path, const itk::ImageIOBase * io)
 {
-  const std::string ext = LowerExtension(path);
-  if ((ext != ".nii" && ext != ".nii.gz") || io->GetNumberOfComponents() != 1 || io->GetNumberOfDimensions() < 3)
+  const auto layout = DirectNiftiLayout(path, io, 3);
+  if (!layout)
     return nullptr;
-  const bool gz = ext == ".nii.gz";
-  const std::string head = ReadHeadBytes(path, 352, gz);
-  if (head.size() < 352)
-    return nullptr;
-  const bool swap = HeaderValue<std::int32_t>(head, 0, false) != 348;
-  if (HeaderValue<std::int32_t>(head, 0, swap) != 348 || std::memcmp(head.data() + 344, "n+1", 4) != 0)
-    return nullptr;
-  std::int16_t dim[8];
-  for (int i = 0; i < 8; ++i)
-    dim[i] = HeaderValue<std::int16_t>(head, 40 + 2 * i, swap);
-  const auto datatype = HeaderValue<std::int16_t>(head, 70, swap);
-  const auto voxOffset = HeaderValue<float>(head, 108, swap);
-  const auto sclSlope = HeaderValue<float>(head, 112, swap);
-  const auto sclInter = HeaderValue<float>(head, 116, swap);
-  // unscaled: slope 0 (none) or 1 with intercept 0; anything else (NaN included) is ITK's to apply
-  if (!(sclSlope == 0.0f || (sclSlope == 1.0f && sclInter == 0.0f)))
-    return nullptr;
-  if (dim[0] < 3 || dim[0] > 7)
-    return nullptr;
-  for (int d = 1; d <= 3; ++d)
-    if (dim[d] < 1 || static_cast<std::size_t>(dim[d]) != io->GetDimensions(d - 1))
+  for (int d = 4; d <= layout->dim[0]; ++d) // a 4D (or more) header: one volume
+    if (layout->dim[std::size_t(d)] != 1)
       return nullptr;
-  for (int d = 4; d <= dim[0]; ++d)
-    if (dim[d] != 1)
-      return nullptr;
-  const std::size_t typeSize = NiftiTypeSize(datatype);
-  if (typeSize == 0 || !(voxOffset >= 352.0f) || !(voxOffset < 1e9f))
-    return nullptr;
-  const auto offset = static_cast<std::size_t>(voxOffset);
+  const auto & dim = layout->dim;
+  const std::size_t offset = layout->offset;
   const std::size_t voxels = std::size_t(dim[1]) * std::size_t(dim[2]) * std::size_t(dim[3]);
-  const std::size_t dataBytes = voxels * typeSize;
+  const std::size_t dataBytes = voxels * layout->typeSize;
 
   FileReader file(path);
   if (!file.Open())
@@ -601,7 +628,7 @@ detail::ReadNiftiScalarDirect(const fs::path & path, const itk::ImageIOBase * io
   auto image = FloatImage::New();
   Grid3::Of(io).ApplyTo(image);
   image->Allocate(); // not zero-filled: every voxel is written or the image dropped
-  SampleSink sink(datatype, typeSize, swap, image->GetBufferPointer(), voxels);
+  SampleSink sink(layout->datatype, layout->typeSize, layout->swap, image->GetBufferPointer(), voxels);
   std::size_t position = 0; // in the (inflated) file
   // the voxel part of the bytes [position, position + n)
   auto consume = [&](const char * p, std::size_t n)
@@ -612,7 +639,7 @@ detail::ReadNiftiScalarDirect(const fs::path & path, const itk::ImageIOBase * io
   };
   constexpr std::size_t Piece = std::size_t{ 4 } << 20;
   std::unique_ptr<char[]> in(new char[Piece]);
-  if (!gz)
+  if (!layout->gz)
   {
     for (;;)
     {
@@ -663,38 +690,12 @@ namespace
 DwiSamples
 ReadNiftiSeriesStored(const fs::path & path, const itk::ImageIOBase * io)
 {
-  const std::string ext = LowerExtension(path);
-  if ((ext != ".nii" && ext != ".nii.gz") || io->GetNumberOfComponents() != 1 || io->GetNumberOfDimensions() != 4)
+  const auto layout = DirectNiftiLayout(path, io, 4);
+  if (!layout || layout->dim[0] != 4)
     return {};
-  // eligibility from the header alone, so files the ITK path reads are not read twice
-  const bool gz = ext == ".nii.gz";
-  const std::string head = ReadHeadBytes(path, 352, gz);
-  if (head.size() < 352)
-    return {};
-  const bool swap = HeaderValue<std::int32_t>(head, 0, false) != 348;
-  if (HeaderValue<std::int32_t>(head, 0, swap) != 348 || std::memcmp(head.data() + 344, "n+1", 4) != 0)
-    return {};
-  std::int16_t dim[8];
-  for (int i = 0; i < 8; ++i)
-    dim[i] = HeaderValue<std::int16_t>(head, 40 + 2 * i, swap);
-  const auto datatype = HeaderValue<std::int16_t>(head, 70, swap);
-  const auto voxOffset = HeaderValue<float>(head, 108, swap);
-  const auto sclSlope = HeaderValue<float>(head, 112, swap);
-  const auto sclInter = HeaderValue<float>(head, 116, swap);
-  const bool scaled = std::isfinite(sclSlope) && sclSlope != 0.0f && (sclSlope != 1.0f || sclInter != 0.0f);
-  if (scaled || dim[0] != 4)
-    return {};
-  for (unsigned int d = 0; d < 4; ++d)
-    if (dim[d + 1] < 1 || static_cast<std::size_t>(dim[d + 1]) != io->GetDimensions(d))
-      return {};
-  const std::size_t typeSize = NiftiTypeSize(datatype);
-  if (typeSize == 0)
-    return {};
+  const auto [gz, swap, dim, datatype, typeSize, offset] = *layout;
   const std::size_t voxels = std::size_t(dim[1]) * std::size_t(dim[2]) * std::size_t(dim[3]);
   const auto n = static_cast<unsigned int>(dim[4]);
-  if (!(voxOffset >= 352.0f))
-    return {};
-  const auto offset = static_cast<std::size_t>(voxOffset);
   auto file = std::make_shared<const MappedFile>(path);
   auto stored = std::make_shared<DwiSamples::Stored>();
   const char * bytes = file->Data();
