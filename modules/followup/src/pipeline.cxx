@@ -1722,7 +1722,7 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
           for (std::size_t k = 0; k + 1 < i; ++k)
             if (work[k].registrationPassed && work[k].anatInBaseline.count(r))
               older.push_back(work[k].anatInBaseline.at(r));
-          // compared at one resolution: along an axis where one scan is finer, it is blurred by the other's slices
+          // compared at one resolution, the later scan never the sharper (see detail::CommonResolution)
           const auto rb = detail::ResolutionOnGrid(space, work[i - 1].anat.at(r), work[i - 1].toTimepoint);
           const auto ra = detail::ResolutionOnGrid(space, w.anat.at(r), w.toTimepoint);
           const auto [tb, ta] = detail::CommonResolution(rb, ra);
