@@ -590,6 +590,14 @@ public:
   FileReader(const FileReader &) = delete;
   FileReader & operator=(const FileReader &) = delete;
   bool Open() const { return m_Fd >= 0; }
+  /// The file's size in bytes (0 when unknown).
+  std::size_t Size() const
+  {
+    struct stat st
+    {
+    };
+    return ::fstat(m_Fd, &st) == 0 && st.st_size > 0 ? static_cast<std::size_t>(st.st_size) : 0;
+  }
   /// Up to `n` bytes into `buf`: the count read, 0 at the end, -1 on an error.
   long Read(char * buf, std::size_t n)
   {
@@ -625,6 +633,12 @@ detail::ReadNiftiScalarDirect(const fs::path & path, const itk::ImageIOBase * io
   FileReader file(path);
   if (!file.Open())
     return nullptr;
+  // the bytes must be there before the image is allocated: a .nii holds them, a .nii.gz can (deflate inflates at most
+  // 1032 times its size); the ITK path reports what is missing
+  const std::size_t fileSize = file.Size();
+  const std::size_t needed = offset + dataBytes;
+  if (layout->gz ? fileSize < 18 || needed / 1032 > fileSize : fileSize < needed)
+    return nullptr;
   auto image = FloatImage::New();
   Grid3::Of(io).ApplyTo(image);
   image->Allocate(); // not zero-filled: every voxel is written or the image dropped
@@ -637,13 +651,15 @@ detail::ReadNiftiScalarDirect(const fs::path & path, const itk::ImageIOBase * io
     position += n;
     return from >= to || sink.Put(p + (from - (position - n)), to - from);
   };
-  constexpr std::size_t Piece = std::size_t{ 4 } << 20;
-  std::unique_ptr<char[]> in(new char[Piece]);
+  // pieces of 4 MiB, or the whole file (inflated: its header and samples) when it is smaller
+  const std::size_t inPiece = std::min(std::size_t{ 4 } << 20, fileSize);
+  const std::size_t outPiece = std::min(std::size_t{ 4 } << 20, needed);
+  std::unique_ptr<char[]> in(new char[inPiece]);
   if (!layout->gz)
   {
     for (;;)
     {
-      const long r = file.Read(in.get(), Piece);
+      const long r = file.Read(in.get(), inPiece);
       if (r < 0)
         return nullptr;
       if (r == 0)
@@ -653,14 +669,14 @@ detail::ReadNiftiScalarDirect(const fs::path & path, const itk::ImageIOBase * io
     }
     return sink.Complete() ? image : nullptr;
   }
-  std::unique_ptr<char[]> out(new char[Piece]);
+  std::unique_ptr<char[]> out(new char[outPiece]);
   auto state = std::make_unique<inflate_state>();
   isal_inflate_init(state.get());
   state->crc_flag = ISAL_GZIP; // gzip header parsed, trailer CRC-32 verified
   bool finished = false;
   while (!finished)
   {
-    const long r = file.Read(in.get(), Piece);
+    const long r = file.Read(in.get(), inPiece);
     if (r < 0)
       return nullptr;
     if (r == 0)
@@ -670,10 +686,10 @@ detail::ReadNiftiScalarDirect(const fs::path & path, const itk::ImageIOBase * io
     do
     {
       state->next_out = reinterpret_cast<std::uint8_t *>(out.get());
-      state->avail_out = static_cast<std::uint32_t>(Piece);
+      state->avail_out = static_cast<std::uint32_t>(outPiece);
       if (isal_inflate(state.get()) != ISAL_DECOMP_OK)
         return nullptr;
-      if (!consume(out.get(), Piece - state->avail_out))
+      if (!consume(out.get(), outPiece - state->avail_out))
         return nullptr;
       finished = state->block_state == ISAL_BLOCK_FINISH;
     } while (!finished && (state->avail_in > 0 || state->avail_out == 0));
