@@ -458,6 +458,15 @@ GatherVolumes(const char * src, std::size_t voxels, unsigned int n, bool swap, f
 /// samples share (a .nii is mapped). Null samples when the file is anything else (NIfTI-2, intensity scaling, an
 /// unsupported datatype, a multi-member gzip...): the caller then reads through ITK. Geometry comes from ITK's
 /// header reading, so it is exactly what the ITK path gives.
+/// Leaves a function out of the fuzzing build's coverage instrumentation (clang's -fsanitize=fuzzer; not inlined, as
+/// its caller's instrumentation would take it in); nothing
+/// elsewhere.
+#if defined(__clang__)
+#define GW_NO_COVERAGE __attribute__((no_sanitize("coverage"), noinline))
+#else
+#define GW_NO_COVERAGE
+#endif
+
 /// The header fields of a single-file NIfTI-1 image (.nii, .nii.gz) that the direct readers use.
 struct NiftiLayout
 {
@@ -553,15 +562,33 @@ private:
     if (samples > m_Count - m_Done)
       return false;
     float * dst = m_Out + m_Done;
-    VisitNiftiType(m_Datatype,
-                   [&](auto tag)
-                   {
-                     using T = decltype(tag);
-                     for (std::size_t i = 0; i < samples; ++i)
-                       dst[i] = static_cast<float>(ValueAt<T>(p + i * sizeof(T), m_Swap));
-                   });
+    VisitNiftiType(m_Datatype, [&](auto tag) { ConvertBlocks<decltype(tag)>(p, samples, dst); });
     m_Done += samples;
     return true;
+  }
+
+  /// through an aligned block of the file's type: one copy per block, the bytes reversed only for another byte
+  /// order, then a plain conversion loop. Not instrumented for fuzzing coverage: its loop comparisons, traced per
+  /// sample, made the image fuzz target 20 times slower (ITK's own conversion, in a library built without it, never
+  /// was), and it has no branch on the data.
+  template <typename T>
+  GW_NO_COVERAGE void ConvertBlocks(const char * p, std::size_t samples, float * dst) const
+  {
+    constexpr std::size_t Block = 4096;
+    T block[Block];
+    for (std::size_t b = 0; b < samples; b += Block)
+    {
+      const std::size_t m = std::min(Block, samples - b);
+      std::memcpy(block, p + b * sizeof(T), m * sizeof(T));
+      if (m_Swap && sizeof(T) > 1)
+      {
+        auto * bytes = reinterpret_cast<char *>(block);
+        for (std::size_t i = 0; i < m; ++i)
+          std::reverse(bytes + i * sizeof(T), bytes + (i + 1) * sizeof(T));
+      }
+      for (std::size_t i = 0; i < m; ++i)
+        dst[b + i] = static_cast<float>(block[i]);
+    }
   }
 
   std::int16_t m_Datatype;
