@@ -382,8 +382,8 @@ GunzipWhole(const char * gz, std::size_t gzSize, std::size_t expected)
   return out;
 }
 
-/// Calls f(T{}) with the C++ type of a NIfTI datatype code the stored-series reader accepts (uint8, int8, int16,
-/// uint16, int32, float32); false, without calling f, for any other code.
+/// Calls f(T{}) with the C++ type of a NIfTI datatype code the direct readers accept (uint8, int8, int16, uint16,
+/// int32, float32, float64); false, without calling f, for any other code.
 template <typename F>
 bool
 VisitNiftiType(std::int16_t datatype, F && f)
@@ -407,6 +407,9 @@ VisitNiftiType(std::int16_t datatype, F && f)
       return true;
     case 16:
       f(float{});
+      return true;
+    case 64:
+      f(double{});
       return true;
     default:
       return false;
