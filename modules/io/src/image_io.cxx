@@ -834,7 +834,7 @@ DwiSamples::AddVolume(unsigned int volume, double * sums) const
                 using T = decltype(tag);
                 const char * p = s.samples + static_cast<std::size_t>(volume) * m_Voxels * sizeof(T);
                 for (std::size_t v = 0; v < m_Voxels; ++v)
-                  sums[v] += static_cast<double>(ValueAt<T>(p + v * sizeof(T), s.swap));
+                  sums[v] += static_cast<double>(static_cast<float>(ValueAt<T>(p + v * sizeof(T), s.swap)));
               });
 }
 

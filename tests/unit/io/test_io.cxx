@@ -289,7 +289,7 @@ TEST(ImageIo, NiftiSeriesReadAsStoredGivesEverySampleOfEveryLayout)
   };
   int k = 0;
   for (const Case c : { Case{ 4, false, true }, Case{ 4, true, true }, Case{ 2, false, false }, Case{ 16, true, false },
-                        Case{ 16, false, true } })
+                        Case{ 16, false, true }, Case{ 64, true, true } })
   {
     SCOPED_TRACE("datatype " + std::to_string(c.datatype) + (c.bigEndian ? " big-endian" : " little-endian") +
                  (c.gz ? " .nii.gz" : " .nii"));
@@ -316,7 +316,8 @@ TEST(ImageIo, NiftiSeriesReadAsStoredGivesEverySampleOfEveryLayout)
       {
         const double raw = static_cast<double>((v * 7 + t * 13) % 200) - 20.0;
         const double expected =
-          c.datatype == 2 ? raw + 20.0 : (c.datatype == 4 ? raw : static_cast<double>(static_cast<float>(raw + 0.25)));
+          c.datatype == 2 ? raw + 20.0
+                          : (c.datatype == 4 ? raw : static_cast<double>(static_cast<float>(raw + 0.25))); // 16, 64
         ASSERT_EQ(one[t], static_cast<float>(expected)) << "voxel " << v << " volume " << t;
         ASSERT_EQ(image->GetBufferPointer()[v * 6 + t], one[t]) << "voxel " << v << " volume " << t;
       }

@@ -66,7 +66,7 @@ public:
   bool StoredByVolume() const { return static_cast<bool>(m_Stored); }
   /// the Volumes() samples of voxel `voxel` (linear index in the grid) as float
   void Load(std::size_t voxel, float * out) const;
-  /// adds the samples of volume `volume` to sums[0, Voxels())
+  /// adds the samples of volume `volume` to sums[0, Voxels()), as float (the values Load gives)
   void AddVolume(unsigned int volume, double * sums) const;
   /// the samples as a voxel-major vector image: the image itself for voxel-major samples, a converted copy (on
   /// `threads` threads, 0: all) otherwise
