@@ -8,9 +8,12 @@
 #include <itkDiscreteGaussianImageFilter.h>
 
 #include "gw/core/error.h"
+#include "gw/registration/registration.h"
 
 namespace gw::followup::detail
 {
+namespace reg = gw::registration;
+
 double
 ResolutionAlong(const itk::ImageBase<3> * image, const itk::Vector<double, 3> & u)
 {
@@ -29,18 +32,6 @@ ResolutionAlong(const itk::ImageBase<3> * image, const itk::Vector<double, 3> & 
 
 namespace
 {
-PointType
-GridCentre(const itk::ImageBase<3> * grid)
-{
-  const auto size = grid->GetLargestPossibleRegion().GetSize();
-  itk::ContinuousIndex<double, 3> c;
-  for (unsigned int k = 0; k < 3; ++k)
-    c[k] = 0.5 * (double(size[k]) - 1.0);
-  PointType centre;
-  grid->TransformContinuousIndexToPhysicalPoint(c, centre);
-  return centre;
-}
-
 /// axis `a` of `grid` as `transform` carries it into the image's space, 1 mm either side of `centre` (unit; zero when
 /// the transform collapses it)
 itk::Vector<double, 3>
@@ -63,7 +54,7 @@ MappedAxis(const itk::ImageBase<3> * grid, unsigned int a, const io::TransformTy
 std::array<double, 3>
 ResolutionOnGrid(const itk::ImageBase<3> * grid, const itk::ImageBase<3> * image, const io::TransformType * transform)
 {
-  const PointType centre = GridCentre(grid);
+  const PointType centre = reg::GridCenter(grid);
   std::array<double, 3> r{};
   for (unsigned int a = 0; a < 3; ++a)
     r[a] = ResolutionAlong(image, MappedAxis(grid, a, transform, centre));
@@ -121,23 +112,23 @@ RefinedAnalysisGrid(const FloatImage * baseline,
   AnalysisGrid out;
   const auto sp = baseline->GetSpacing();
   const auto size = baseline->GetLargestPossibleRegion().GetSize();
-  const PointType centre = GridCentre(baseline);
+  // the finest resolution of the scans along each axis (an axis a transform collapses does not count)
+  std::array<double, 3> finest;
+  finest.fill(std::numeric_limits<double>::infinity());
+  for (const auto & [image, transform] : acquisitions)
+  {
+    if (!image)
+      continue;
+    const auto r = ResolutionOnGrid(baseline, image, transform);
+    for (unsigned int a = 0; a < 3; ++a)
+      if (r[a] > 0.0)
+        finest[a] = std::min(finest[a], r[a]);
+  }
   for (unsigned int a = 0; a < 3; ++a)
   {
-    if (size[a] < 2)
+    if (size[a] < 2 || !std::isfinite(finest[a]))
       continue;
-    double finest = std::numeric_limits<double>::infinity();
-    for (const auto & [image, transform] : acquisitions)
-    {
-      if (!image)
-        continue;
-      const auto u = MappedAxis(baseline, a, transform, centre);
-      if (u.GetNorm() > 0.5)
-        finest = std::min(finest, ResolutionAlong(image, u));
-    }
-    if (!std::isfinite(finest) || !(finest > 0.0))
-      continue;
-    const double f = std::ceil(sp[a] / (kRefineRatio * finest) - 1e-9);
+    const double f = std::ceil(sp[a] / (kRefineRatio * finest[a]) - 1e-9);
     out.refinement[a] = static_cast<unsigned int>(std::clamp(f, 1.0, double(kMaxAxisRefinement)));
   }
   auto product = [&] { return out.refinement[0] * out.refinement[1] * out.refinement[2]; };
