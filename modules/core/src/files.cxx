@@ -5,7 +5,11 @@
 #include <fstream>
 #include <sstream>
 
+#include <cerrno>
+
+#include <fcntl.h>
 #include <nettle/sha2.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "gw/core/error.h"
@@ -230,5 +234,36 @@ IsInside(const fs::path & dir, const fs::path & path)
       return false;
   }
   return true;
+}
+ReadOnlyFile::ReadOnlyFile(const fs::path & path)
+  : m_Fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC))
+{
+}
+
+ReadOnlyFile::~ReadOnlyFile()
+{
+  if (m_Fd >= 0)
+    ::close(m_Fd);
+}
+
+std::uint64_t
+ReadOnlyFile::Size() const
+{
+  struct stat st
+  {
+  };
+  return m_Fd >= 0 && ::fstat(m_Fd, &st) == 0 && st.st_size > 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+}
+
+long
+ReadOnlyFile::Read(char * buf, std::size_t n)
+{
+  for (;;)
+  {
+    const ssize_t r = ::read(m_Fd, buf, n);
+    if (r < 0 && errno == EINTR)
+      continue;
+    return static_cast<long>(r);
+  }
 }
 } // namespace gw

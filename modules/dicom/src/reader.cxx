@@ -28,11 +28,10 @@
 #include <openjpeg-2.5/openjpeg.h> // explicit: ITK ships an older, mangled openjpeg.h
 #include <zlib.h>
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "gw/core/error.h"
+#include "gw/core/files.h"
 #include "internal.h"
 
 namespace gw::dicom::detail
@@ -364,35 +363,6 @@ PRead(int fd, std::uint64_t offset, void * out, std::size_t n)
   return true;
 }
 
-/// A read-only file descriptor closed on scope exit.
-class FileHandle
-{
-public:
-  explicit FileHandle(const fs::path & path)
-    : m_Fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC))
-  {
-  }
-  ~FileHandle()
-  {
-    if (m_Fd >= 0)
-      ::close(m_Fd);
-  }
-  FileHandle(const FileHandle &) = delete;
-  FileHandle & operator=(const FileHandle &) = delete;
-  int Fd() const { return m_Fd; }
-  bool Ok() const { return m_Fd >= 0; }
-  std::uint64_t Size() const
-  {
-    struct stat st
-    {
-    };
-    return m_Fd >= 0 && ::fstat(m_Fd, &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
-  }
-
-private:
-  int m_Fd = -1;
-};
-
 /// Random access to the bytes of a DICOM file: a gunzipped buffer, or the file itself read in large blocks (a
 /// growing buffer of the leading bytes, where the header is, plus a window for reads further on), so that walking
 /// thousands of element headers costs a handful of system calls and the pixel data are not read.
@@ -401,7 +371,7 @@ class ByteSource
 public:
   /// Opens a file; gzip-compressed files are inflated in memory. Check Ok().
   explicit ByteSource(const fs::path & path)
-    : m_Handle(std::make_unique<FileHandle>(path))
+    : m_Handle(std::make_unique<gw::ReadOnlyFile>(path))
   {
     if (!m_Handle->Ok())
     {
@@ -498,7 +468,7 @@ private:
     }
     return true;
   }
-  std::unique_ptr<FileHandle> m_Handle;
+  std::unique_ptr<gw::ReadOnlyFile> m_Handle;
   std::vector<std::uint8_t> m_Owned; // inflated .gz content
   const std::uint8_t * m_Data = nullptr;
   std::uint64_t m_Size = 0;
@@ -1830,7 +1800,7 @@ ReadNativePixels(const fs::path & path, const PixelDataInfo & info, PixelBlock &
       return false;
     return src.Read(info.valueOffset, block.bytes.data(), expected);
   }
-  FileHandle file(path);
+  gw::ReadOnlyFile file(path);
   if (!file.Ok() || !PRead(file.Fd(), info.elementOffset, tag, static_cast<std::size_t>(headerSize)) || !tagOk())
     return false;
   return PRead(file.Fd(), info.valueOffset, block.bytes.data(), expected);

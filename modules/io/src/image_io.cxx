@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -14,10 +13,8 @@
 #include <memory>
 #include <optional>
 
-#include <fcntl.h>
 #include <isa-l/igzip_lib.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <itkCastImageFilter.h>
@@ -138,19 +135,15 @@ class MappedFile
 public:
   explicit MappedFile(const fs::path & path)
   {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    const ReadOnlyFile file(path);
+    if (!file.Ok())
       ThrowInput("cannot read " + path.string());
-    struct stat st
+    m_Size = static_cast<std::size_t>(file.Size());
+    if (m_Size > 0)
     {
-    };
-    if (::fstat(fd, &st) == 0 && st.st_size > 0)
-    {
-      m_Size = static_cast<std::size_t>(st.st_size);
-      void * p = ::mmap(nullptr, m_Size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+      void * p = ::mmap(nullptr, m_Size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, file.Fd(), 0);
       m_Data = p == MAP_FAILED ? nullptr : static_cast<const char *>(p);
     }
-    ::close(fd);
     if (!m_Data)
       ThrowInput("cannot read " + path.string());
   }
@@ -604,46 +597,6 @@ private:
   std::size_t m_Carried = 0;
 };
 
-/// A file read in pieces through a descriptor (closed on destruction).
-class FileReader
-{
-public:
-  explicit FileReader(const fs::path & path)
-    : m_Fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC))
-  {
-  }
-  ~FileReader()
-  {
-    if (m_Fd >= 0)
-      ::close(m_Fd);
-  }
-  FileReader(const FileReader &) = delete;
-  FileReader & operator=(const FileReader &) = delete;
-  bool Open() const { return m_Fd >= 0; }
-  /// The file's size in bytes (0 when unknown).
-  std::size_t Size() const
-  {
-    struct stat st
-    {
-    };
-    return ::fstat(m_Fd, &st) == 0 && st.st_size > 0 ? static_cast<std::size_t>(st.st_size) : 0;
-  }
-  /// Up to `n` bytes into `buf`: the count read, 0 at the end, -1 on an error.
-  long Read(char * buf, std::size_t n)
-  {
-    for (;;)
-    {
-      const ssize_t r = ::read(m_Fd, buf, n);
-      if (r < 0 && errno == EINTR)
-        continue;
-      return static_cast<long>(r);
-    }
-  }
-
-private:
-  int m_Fd;
-};
-
 } // namespace
 
 FloatImage::Pointer
@@ -660,12 +613,12 @@ detail::ReadNiftiScalarDirect(const fs::path & path, const itk::ImageIOBase * io
   const std::size_t voxels = std::size_t(dim[1]) * std::size_t(dim[2]) * std::size_t(dim[3]);
   const std::size_t dataBytes = voxels * layout->typeSize;
 
-  FileReader file(path);
-  if (!file.Open())
+  ReadOnlyFile file(path);
+  if (!file.Ok())
     return nullptr;
   // the bytes must be there before the image is allocated: a .nii holds them, a .nii.gz can (deflate inflates at most
   // 1032 times its size); the ITK path reports what is missing
-  const std::size_t fileSize = file.Size();
+  const auto fileSize = static_cast<std::size_t>(file.Size());
   const std::size_t needed = offset + dataBytes;
   if (layout->gz ? fileSize < 18 || needed / 1032 > fileSize : fileSize < needed)
     return nullptr;

@@ -31,6 +31,28 @@ void WriteTextFile(const fs::path & finalPath, const std::string & content, bool
 /// \brief Reads a whole file (binary). Throws Error(Input) when unreadable.
 std::string ReadFile(const fs::path & path);
 
+/// \brief A file opened read-only through a POSIX descriptor (closed on destruction), for readers that take it in
+/// pieces or map it.
+class ReadOnlyFile
+{
+public:
+  explicit ReadOnlyFile(const fs::path & path);
+  ~ReadOnlyFile();
+  ReadOnlyFile(const ReadOnlyFile &) = delete;
+  ReadOnlyFile & operator=(const ReadOnlyFile &) = delete;
+  /// whether it opened
+  bool Ok() const { return m_Fd >= 0; }
+  int Fd() const { return m_Fd; }
+  /// its size in bytes (0 when it did not open or its size is unknown)
+  std::uint64_t Size() const;
+  /// up to `n` bytes from the current position into `buf`: the count read, 0 at the end, -1 on an error (an
+  /// interrupted read is retried)
+  long Read(char * buf, std::size_t n);
+
+private:
+  int m_Fd = -1;
+};
+
 /// \brief SHA-256 of a file's bytes, lowercase hex. Throws Error(Input) when unreadable.
 std::string Sha256File(const fs::path & path);
 /// \brief SHA-256 of a byte string, lowercase hex.
