@@ -58,13 +58,19 @@ RobustStats(const gw::FloatImage * img, const gw::MaskImage * mask)
   return { med, 1.4826 * v[v.size() / 2] };
 }
 
-/// Per truth lesion (labels of `truthLabels`, 1..n): the change of its FLAIR local contrast from study1 to study2,
-/// both resampled into the common space with the provided transforms.
-std::vector<double>
+/// Per truth lesion (index = label of `truthLabels`, 1..n), the FLAIR local contrast (mean over the lesion minus the
+/// median of a 2-6 mm shell around it, in robust sigmas of the brain) at study2, and its change from study1; both
+/// scans resampled into the common space with the provided transforms.
+struct FlairContrast
+{
+  std::vector<double> later, change;
+};
+
+FlairContrast
 FlairContrastChange(const fs::path & dir, const gw::LabelImage * truthLabels, std::size_t count,
                     const gw::MaskImage * brainCommon)
 {
-  std::vector<double> change(count + 1, 0.0);
+  std::vector<double> change(count + 1, 0.0), later(count + 1, 0.0);
   const std::size_t n = truthLabels->GetLargestPossibleRegion().GetNumberOfPixels();
   std::vector<std::vector<float>> z; // study1, study2 in robust sigmas of the brain
   for (const std::string s : { "study1", "study2" })
@@ -102,9 +108,11 @@ FlairContrastChange(const fs::path & dir, const gw::LabelImage * truthLabels, st
       std::nth_element(shell.begin(), shell.begin() + shell.size() / 2, shell.end());
       const double local = sum / double(voxels) - (shell.empty() ? 0.0 : shell[shell.size() / 2]);
       change[l] += (t == 0 ? -local : local);
+      if (t == 1)
+        later[l] = local;
     }
   }
-  return change;
+  return { later, change };
 }
 
 /// the phantom grid (default: 96 x 96 x 20 voxels of 1 x 1 x 4 mm around the origin), or another one
@@ -897,7 +905,8 @@ TEST(FollowupExternal, MsPatient01LesionChangesVsTruth)
   const auto brainCommon =
     reg::Resample(seg::ErodeMm(gw::io::ReadMask(scratch / "out" / "study1" / "brain_mask.nii.gz"), 3.0).GetPointer(),
                   truth, toStudy1);
-  const auto rise = FlairContrastChange(dir, tl, tc.size(), brainCommon);
+  const auto contrast = FlairContrastChange(dir, tl, tc.size(), brainCommon);
+  const auto & rise = contrast.change;
   // the pipeline's subtraction image (normalised difference, the voxel level's kDiff = 4 sigmas) in the common space:
   // per truth lesion, its peak in the lesion's direction (nearest neighbour, as the change map)
   const auto difference = reg::Resample(
@@ -911,11 +920,20 @@ TEST(FollowupExternal, MsPatient01LesionChangesVsTruth)
       peak[l] = rise[l] > 0 ? std::max(peak[l], v) : std::min(peak[l], v);
     }
   const double kDiff = gw::followup::FollowupOptions{}.activityDiffSigma; // the default voxel level
-  std::size_t reaching = 0;
+  // A new or enlarging T2 lesion is brighter than the tissue around it on the later FLAIR: the lesion level asks a
+  // rising candidate for kLocal brain sigmas against its shell. Truth lesions that rose without that contrast at
+  // study2 are beyond any detector that asks it (and beyond a reader who looks for a hyperintensity).
+  const double kLocal = gw::followup::FollowupOptions{}.activityLocalSigma;
+  std::size_t reaching = 0, hyperintense = 0;
   std::size_t rising = 0, risingDetected = 0, fallingTruth = 0, fallingDetected = 0;
+  std::set<int> notHyperintenseFound;
   for (const auto & c : tc)
   {
     const bool r = rise[c.label] > 0;
+    const bool bright = r && contrast.later[c.label] >= kLocal;
+    hyperintense += bright;
+    if (!bright && up.detected.count(c.label))
+      notHyperintenseFound.insert(c.label);
     reaching += std::abs(peak[c.label]) >= kDiff;
     rising += r;
     fallingTruth += !r;
@@ -923,8 +941,9 @@ TEST(FollowupExternal, MsPatient01LesionChangesVsTruth)
     fallingDetected += !r && down.detected.count(c.label);
     const auto at = toStudy1->TransformPoint(c.centroid);
     std::cout << "truth lesion " << c.label << ": " << c.volume << " mm3 at (" << at[0] << ", " << at[1] << ", "
-              << at[2] << ") study1 LPS mm, FLAIR local contrast change " << rise[c.label]
-              << " sigma, peak normalised difference " << peak[c.label] << " sigma, "
+              << at[2] << ") study1 LPS mm, FLAIR local contrast " << contrast.later[c.label]
+              << " sigma at study2, change " << rise[c.label] << " sigma, peak normalised difference " << peak[c.label]
+              << " sigma, "
               << (up.detected.count(c.label)     ? "detected as new/enlarging"
                   : down.detected.count(c.label) ? "detected as shrinking/resolved"
                                                  : "missed")
@@ -956,7 +975,12 @@ TEST(FollowupExternal, MsPatient01LesionChangesVsTruth)
             << " found, precision " << down.truePredicted << " of " << down.predicted << "; " << falling
             << " shrinking/resolved changes listed\n"
             << "  truth lesions whose subtraction image reaches the voxel level (" << kDiff
-            << " sigmas, in their direction): " << reaching << " of " << tc.size() << "\n";
+            << " sigmas, in their direction): " << reaching << " of " << tc.size() << "\n"
+            << "  truth lesions that rose and are " << kLocal
+            << " brain sigmas brighter than their surroundings on study2's FLAIR: " << hyperintense << " of "
+            << tc.size() << " (the best lesion-wise F1 of a detector that asks it: "
+            << 2.0 * double(hyperintense) / double(tc.size() + hyperintense) << ")\n";
+  RecordProperty("truth_lesions_hyperintense_at_study2", std::to_string(hyperintense));
   // Measured on study1's own 4 mm grid (before the refinement below) with the defaults (activity 4 sigma,
   // brightness 2.5 sigma, lesion-level local contrast 1 sigma, slab edges excluded; falling direction with the same
   // thresholds, restricted to earlier lesions and to candidates that lost at least half of their local contrast; on
@@ -995,6 +1019,22 @@ TEST(FollowupExternal, MsPatient01LesionChangesVsTruth)
   // in 4 mm slices, test_reimaged_external) raised a false NEW_T2_LESION, and refined without any matching: 8 false
   // lesions here (F1 0.197, 3 of 11), edges that study2's thinner slices show sharper.
   //
+  // What the truth holds (the data and the provided transforms; the pipeline's brain mask only bounds the shells): of
+  // its 13 lesions, 5 fell (their FLAIR local contrast fell by 0.3 to 1.05 sigmas) and 8 rose. Of those 8, only 4 are
+  // kLocal brighter than their surroundings on study2's FLAIR (truth lesions 1, 6, 10 and 13: 2.55, 2.16, 1.97 and
+  // 1.19 sigmas); lesion 11 reaches 0.84. Lesions 3, 4 and 5 (0.11, 0.18 and -0.23) lie at the wall of a lateral
+  // ventricle or of the temporal horn: at study2 their mean is near or below the brain median (-0.5 to -1.0 sigmas),
+  // at study1 it was that of the fluid (-1.8 to -2.1), and study2's T2w is darker than study1's at lesions 3 and 4 (a
+  // Python model with the provided intra-study transforms; slices through them show no hyperintensity on either). A
+  // detector that asks a new lesion to be brighter than its surroundings finds at most 4 of the 13: lesion-wise F1
+  // 2*4/17 = 0.47 with every reported lesion true, below the 0.55 of the MSSEG-2 challenge (whose truth holds only new
+  // FLAIR hyperintensities).
+  EXPECT_EQ(hyperintense, 4u) << "truth lesions that rose and are kLocal brighter than their surroundings at study2 "
+                                 "(measured 4 of 13: the README quotes it)";
+  EXPECT_TRUE(notHyperintenseFound.empty())
+    << "a truth lesion found as new/enlarging must be brighter than its surroundings at study2 (the lesion level "
+       "asks kLocal); found without it: "
+    << notHyperintenseFound.size();
   // Regression floors below the measured values:
   EXPECT_GE(reaching, 5u) << "truth lesions whose subtraction image reaches the voxel level (measured 5 of 13; 3 "
                              "on study1's own 4 mm grid; no margin: counts are exact)";
