@@ -4,6 +4,7 @@
 
 #include "analysis_grid.h"
 #include "brain_activity.h"
+#include "enhancement_change.h"
 #include "measurements.h"
 
 #include <algorithm>
@@ -218,12 +219,6 @@ ToChangeItems(const std::vector<longitudinal::Match> & matches, const LabelImage
   return items;
 }
 
-/// How far (along each axis, at least one voxel) a later enhancing focus looks for the earlier scan's enhancement
-/// before it counts as new [mm]: one to two in-plane voxels, the registration gate's error bound and the
-/// partial-volume shift of a thin structure. On a real exam (5.5 mm slices) re-imaged after a 3-4 degree turn, one
-/// vessel focus of 3 voxels at the skull base was read as new with the next voxel only, none with 2 mm.
-constexpr double kPreexistingReachMm = 2.0;
-
 /// The voxel-wise `f(a, b)` of two masks on one grid.
 template <typename F>
 MaskImage::Pointer
@@ -253,81 +248,6 @@ MaskImage::Pointer
 Subtract(const MaskImage * a, const MaskImage * b)
 {
   return Voxelwise(a, b, [](bool x, bool y) { return x && !y; });
-}
-
-/// Enhancement that an earlier scan already had: a later focus without an earlier cluster (`New` in `matches`)
-/// whose voxels, at least half of them, already enhanced at the earlier scan (`earlier`, detail::EnhancingAnywhere).
-/// Such a focus fell short of a cluster before (no voxel above the seed threshold, below the minimum size, or
-/// outside that day's search region); it is re-classified `Stable` and its labels are added to `preexisting`.
-/// The earlier enhancement is read on its own grid (`toEarlier` maps the common grid's points to its points): any
-/// enhancing voxel within kPreexistingReachMm of the point's nearest voxel along each axis (at least the next
-/// voxel). Thin enhancing structures (vessels, dura, the scalp's and the skull base's) are one or two voxels
-/// across: resampled across thick slices onto the common grid their enhancement is diluted by the slices beside
-/// them, and two scans' partial volumes of them differ by a voxel or more. Returns the record of every `New` focus
-/// tested.
-nlohmann::json
-PreexistingEnhancement(std::vector<longitudinal::Match> & matches, const LabelImage * after, const MaskImage * earlier,
-                       const reg::TransformType * toEarlier, std::set<int> & preexisting)
-{
-  const auto size = earlier->GetLargestPossibleRegion().GetSize();
-  const auto * enhancing = earlier->GetBufferPointer();
-  long r[3]; // the neighbourhood's half-widths [voxels]
-  for (int k = 0; k < 3; ++k)
-    r[k] = std::max(1L, long(std::floor(kPreexistingReachMm / earlier->GetSpacing()[k] + 1e-6)));
-  std::map<int, std::pair<std::size_t, std::size_t>> counts; // label -> voxels, voxels enhancing before
-  const auto afterSize = after->GetLargestPossibleRegion().GetSize();
-  const std::size_t n = after->GetLargestPossibleRegion().GetNumberOfPixels();
-  for (std::size_t v = 0; v < n; ++v)
-  {
-    const int l = after->GetBufferPointer()[v];
-    if (!l)
-      continue;
-    const itk::Index<3> index{ { long(v % afterSize[0]), long((v / afterSize[0]) % afterSize[1]),
-                                 long(v / (afterSize[0] * afterSize[1])) } };
-    PointType p;
-    after->TransformIndexToPhysicalPoint(index, p);
-    if (toEarlier)
-      p = toEarlier->TransformPoint(p);
-    const auto ci = earlier->TransformPhysicalPointToContinuousIndex<double>(p);
-    long c[3];
-    for (int k = 0; k < 3; ++k)
-      c[k] = std::lround(ci[k]);
-    bool was = false;
-    for (long dz = -r[2]; dz <= r[2] && !was; ++dz)
-      for (long dy = -r[1]; dy <= r[1] && !was; ++dy)
-        for (long dx = -r[0]; dx <= r[0] && !was; ++dx)
-        {
-          const long x = c[0] + dx, y = c[1] + dy, zz = c[2] + dz;
-          if (x >= 0 && y >= 0 && zz >= 0 && x < long(size[0]) && y < long(size[1]) && zz < long(size[2]))
-            was = enhancing[std::size_t(x) + size[0] * (std::size_t(y) + size[1] * std::size_t(zz))] != 0;
-        }
-    ++counts[l].first;
-    counts[l].second += was ? 1 : 0;
-  }
-  auto out = nlohmann::json::array();
-  for (auto & m : matches)
-  {
-    if (m.kind != longitudinal::ChangeKind::New)
-      continue;
-    std::size_t voxels = 0, before = 0;
-    for (int l : m.after)
-    {
-      voxels += counts[l].first;
-      before += counts[l].second;
-    }
-    const double fraction = voxels ? double(before) / double(voxels) : 0.0;
-    const bool was = fraction >= 0.5;
-    out.push_back({ { "location_lps_mm", { m.location[0], m.location[1], m.location[2] } },
-                    { "volume_mm3", m.volumeAfter },
-                    { "fraction_enhancing_before", fraction },
-                    { "enhanced_before", was } });
-    if (was)
-    {
-      m.kind = longitudinal::ChangeKind::Stable;
-      preexisting.insert(m.after.begin(), m.after.end());
-    }
-  }
-  return out;
 }
 
 /// The change list of brain-mode lesion activity (detail::SubtractionActivity) from its accepted candidates:
@@ -1796,7 +1716,8 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
           {
             if (!enhancing[k])
               enhancing[k] = detail::EnhancingAnywhere(*work[k].enhancement);
-            for (auto & record : PreexistingEnhancement(matches, after, enhancing[k], work[k].toTimepoint, preexisting))
+            for (auto & record : detail::PreexistingEnhancement(matches, after, enhancing[k], *work[k].enhancement,
+                                                                work[k].toTimepoint, preexisting))
             {
               record["compared_with"] = work[k].tp->id;
               tested.push_back(record);

@@ -1,12 +1,16 @@
 // Follow-up measurement helpers (internal to the module): robust statistics, partial-volume and iso-surface volumes
 // of small structures on analytic phantoms, and the free-water correction of the cord-border FA.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <numeric>
+#include <set>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "enhancement_change.h"
 #include "gw/testing/testing.h"
 #include "measurements.h"
 
@@ -251,5 +255,63 @@ TEST(FollowupEnhancingAnywhere, PairsAndSeedsEnhancedLoneVoxelsDidNot)
   for (std::size_t v = 0; v < m->GetLargestPossibleRegion().GetNumberOfPixels(); ++v)
     total += m->GetBufferPointer()[v];
   EXPECT_EQ(total, 6u);
+}
+/// One later focus (3 voxels in a row, label 1, 1 mm grid) tested against an earlier z map (grow 3.5, seed 5) of
+/// zeros with `footprint` at the focus's own voxels and one lone voxel of `lone` at `lonePos`: the record, and
+/// whether the focus stayed new.
+std::pair<nlohmann::json, bool>
+TestFocus(float footprint, float lone, std::array<long, 2> lonePos)
+{
+  namespace lg = gw::longitudinal;
+  const gw::SizeType size{ { 20, 20, 5 } };
+  auto after = gw::LabelImage::New();
+  after->SetRegions(gw::LabelImage::RegionType(size));
+  after->Allocate(true);
+  gw::segmentation::EnhancementResult e;
+  e.zMap = gw::testing::MakeImage(size, gw::SpacingType(1.0), gw::PointType(0.0));
+  e.growThreshold = 3.5;
+  e.seedThreshold = 5.0;
+  for (long x = 8; x <= 10; ++x)
+  {
+    after->SetPixel({ { x, 10, 2 } }, 1);
+    e.zMap->SetPixel({ { x, 10, 2 } }, footprint);
+  }
+  e.zMap->SetPixel({ { lonePos[0], lonePos[1], 2 } }, lone);
+  std::vector<lg::Match> matches(1);
+  matches[0].after = { 1 };
+  matches[0].kind = lg::ChangeKind::New;
+  std::set<int> preexisting;
+  const auto earlier = detail::EnhancingAnywhere(e);
+  const auto records = detail::PreexistingEnhancement(matches, after, earlier, e, nullptr, preexisting);
+  EXPECT_EQ(records.size(), 1u);
+  return { records.at(0), matches[0].kind == lg::ChangeKind::New };
+}
+
+TEST(FollowupPreexistingEnhancement, FainterBeforeIsNotNewNoiseIsNot)
+{
+  // A faint vessel: the focus's voxels at 2.5 before (at least half the grow level, 1.75) and a lone voxel at 3.6
+  // (the grow level, 3.5) next to it, which EnhancingAnywhere leaves out: it was there, fainter.
+  {
+    const auto [record, isNew] = TestFocus(2.5f, 3.6f, { 9, 11 });
+    EXPECT_FALSE(isNew) << record.dump();
+    EXPECT_DOUBLE_EQ(record["fraction_enhancing_before"].get<double>(), 0.0) << "EnhancingAnywhere: nothing";
+    EXPECT_DOUBLE_EQ(record["fraction_near_grow_level_before"].get<double>(), 1.0);
+    EXPECT_NEAR(record["mean_z_before"].get<double>(), 2.5, 1e-6);
+    EXPECT_TRUE(record["fainter_before"].get<bool>());
+  }
+  // the same lone voxel beside a focus whose voxels were noise (0 before): new
+  {
+    const auto [record, isNew] = TestFocus(0.0f, 3.6f, { 9, 11 });
+    EXPECT_TRUE(isNew) << record.dump();
+    EXPECT_FALSE(record["fainter_before"].get<bool>());
+  }
+  // elevated before (2.5) without a voxel at the grow level within reach (the lone one is 3.4): new
+  EXPECT_TRUE(TestFocus(2.5f, 3.4f, { 9, 11 }).second);
+  // the lone voxel at the grow level 3 voxels from the focus (the reach is 2 mm: 2 voxels): new
+  EXPECT_TRUE(TestFocus(2.5f, 3.6f, { 9, 13 }).second);
+  // just within reach of one end only (x = 12 reaches x = 10, not 8 or 9): a third of the voxels, new
+  EXPECT_TRUE(TestFocus(2.5f, 3.6f, { 12, 10 }).second);
+  // within reach of two of the three (x = 11 reaches 9 and 10): two thirds, not new
+  EXPECT_FALSE(TestFocus(2.5f, 3.6f, { 11, 10 }).second);
 }
 } // namespace
