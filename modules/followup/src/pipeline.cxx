@@ -1559,6 +1559,7 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
   // ---------------------------------------------------------------- rules input
   std::vector<safety::TimepointData> data(n);
   std::vector<MaskImage::Pointer> enhancing(n); // EnhancingAnywhere of each scan, when a later one needs it
+  MaskImage::Pointer brainInSpace; // the baseline's search region on the analysis grid, when lesion activity needs it
   for (std::size_t i = 0; i < n; ++i)
   {
     Work & w = work[i];
@@ -1626,7 +1627,9 @@ RunFollowup(const Study & givenStudy, const FollowupOptions & options, const fs:
                                 : work[0].primaryRole;
         if (work[i - 1].anatInBaseline.count(r) && w.anatInBaseline.count(r))
         {
-          const MaskImage::Pointer brain = seg::ResampleMaskNearest(work[0].searchRegion, space);
+          if (!brainInSpace)
+            brainInSpace = seg::ResampleMaskNearest(work[0].searchRegion, space);
+          const MaskImage * brain = brainInSpace;
           detail::ActivityParams ap;
           ap.kDiff = options.activityDiffSigma;
           ap.kBright = options.activityBrightSigma;
