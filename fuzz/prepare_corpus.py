@@ -40,10 +40,10 @@ def smaller_nifti(body):
     dims = [max(1, d) for d in dim[1 : dim[0] + 1]] + [1] * (7 - dim[0])
     bp = bitpix // 8
     plane = dims[0] * dims[1] * bp
-    if plane * dims[2] * dims[3] <= VOXEL_BUDGET and all(d == 1 for d in dims[4:]):
-        return None
     if any(d != 1 for d in dims[4:]):
         return None  # 5D and more: no such seed
+    if plane * dims[2] * dims[3] <= VOXEL_BUDGET:
+        return None
     volumes = min(dims[3], 3)
     row = dims[0] * bp
     rows = max(1, min(dims[1], VOXEL_BUDGET // (row * volumes)))  # fewer rows only when a plane is over the budget
